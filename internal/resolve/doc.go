@@ -1,0 +1,15 @@
+// Package resolve turns image tags into digests against OCI registries.
+//
+// A Resolver sends one HEAD per resolution in steady state: connections,
+// registry challenges and bearer tokens are reused per (registry,
+// repository, credential), concurrent resolutions of the same reference and
+// credential share one upstream request, and every call returns by its
+// context deadline whatever the registry does. Failures are classified
+// (ErrUnavailable, ErrNotFound, ErrUnauthorized, ErrInvalidReference,
+// ErrBlocked) so callers can decide what may fall back to a last-known
+// digest. Outbound connections to loopback, link-local, private and
+// unspecified addresses are refused at dial time unless the registry is
+// explicitly allowed.
+//
+// The package imports nothing from Kubernetes.
+package resolve

@@ -1,0 +1,109 @@
+package resolve
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+)
+
+// Option configures a Resolver.
+type Option func(*options)
+
+type options struct {
+	keychain  authn.Keychain
+	auths     map[string]authn.Authenticator // registry host → explicit credential
+	allowed   []string
+	insecure  map[string]bool
+	mirrors   map[string][]string // registry domain → mirror hosts, in order
+	platform  *Platform
+	verify    bool
+	timeout   time.Duration
+	userAgent string
+	credTTL   time.Duration
+	attempts  int
+}
+
+func defaultOptions() options {
+	return options{
+		keychain:  authn.DefaultKeychain,
+		auths:     map[string]authn.Authenticator{},
+		insecure:  map[string]bool{},
+		mirrors:   map[string][]string{},
+		timeout:   10 * time.Second,
+		userAgent: "tagpin",
+		credTTL:   5 * time.Minute,
+		attempts:  4,
+	}
+}
+
+// WithKeychain sets where credentials come from (default: the docker
+// config file and its credential helpers, as found through DOCKER_CONFIG).
+// Use authn.NewMultiKeychain to combine several.
+func WithKeychain(kc authn.Keychain) Option {
+	return func(o *options) { o.keychain = kc }
+}
+
+// WithAuth uses auth for registry host (for example "ghcr.io" or
+// "127.0.0.1:5000") instead of the keychain. The credential is only ever
+// sent to that registry and its token service.
+func WithAuth(host string, auth authn.Authenticator) Option {
+	return func(o *options) { o.auths[registryHost(host)] = auth }
+}
+
+// WithAllowRegistry allows dialing registries (host or host:port) whose
+// addresses are loopback, link-local, private or unspecified.
+func WithAllowRegistry(hosts ...string) Option {
+	return func(o *options) { o.allowed = append(o.allowed, hosts...) }
+}
+
+// WithInsecureRegistry talks plain HTTP to the given registries
+// (host:port as written in references).
+func WithInsecureRegistry(hosts ...string) Option {
+	return func(o *options) {
+		for _, h := range hosts {
+			o.insecure[h] = true
+		}
+	}
+}
+
+// WithMirror resolves references of registry (as normalized, for example
+// "docker.io") through mirror first, for pull-through caches. When every
+// mirror fails the registry itself is asked. Results still name the
+// original reference; Result.Registry says which host answered.
+func WithMirror(registry, mirror string) Option {
+	return func(o *options) { o.mirrors[registry] = append(o.mirrors[registry], mirror) }
+}
+
+// WithPlatform resolves multi-platform tags to the manifest of platform p
+// instead of the index.
+func WithPlatform(p Platform) Option {
+	return func(o *options) { o.platform = &p }
+}
+
+// WithVerify checks that references that already carry a digest exist in
+// the registry instead of returning them unchecked.
+func WithVerify(verify bool) Option {
+	return func(o *options) { o.verify = verify }
+}
+
+// WithTimeout bounds every Resolve call (default 10s); a shorter context
+// deadline wins.
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) { o.timeout = d }
+}
+
+// WithUserAgent sets the User-Agent header sent to registries.
+func WithUserAgent(ua string) Option {
+	return func(o *options) { o.userAgent = ua }
+}
+
+// ParseMirror parses "registry=mirror" as given to --mirror.
+func ParseMirror(s string) (registry, mirror string, err error) {
+	registry, mirror, ok := strings.Cut(s, "=")
+	if !ok || registry == "" || mirror == "" {
+		return "", "", fmt.Errorf("invalid mirror %q: want REGISTRY=MIRROR, for example docker.io=registry.internal:5000", s)
+	}
+	return registry, mirror, nil
+}

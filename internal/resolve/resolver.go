@@ -1,0 +1,157 @@
+package resolve
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/tagpin/tagpin/internal/imageref"
+)
+
+// Result is a resolved reference.
+type Result struct {
+	// Reference is the reference that was resolved, as parsed.
+	Reference imageref.Reference
+	// Digest is the manifest (or index) digest the tag points at.
+	Digest digest.Digest
+	// MediaType is the media type of that manifest, when known.
+	MediaType string
+	// Platform is the platform asked for, if any.
+	Platform string
+	// Registry is the host that answered (a mirror or the reference's
+	// own registry), or "reference" when the digest was taken from the
+	// reference itself without asking.
+	Registry string
+}
+
+// Pinned returns the reference as written with the resolved digest.
+func (r *Result) Pinned() string { return r.Reference.WithDigest(r.Digest) }
+
+// Resolver resolves tags to digests. It is safe for concurrent use and
+// meant to be long-lived: it keeps connections, registry challenges and
+// tokens between calls.
+type Resolver struct {
+	opts      options
+	transport *http.Transport
+	client    *http.Client
+	flights   singleflight.Group
+
+	mu    sync.Mutex
+	hosts map[string]*host
+}
+
+// New returns a Resolver configured by opts.
+func New(opts ...Option) *Resolver {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	t := &http.Transport{
+		DialContext:           newGuardedDialer(o.allowed).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &Resolver{
+		opts:      o,
+		transport: t,
+		client:    &http.Client{Transport: t},
+		hosts:     map[string]*host{},
+	}
+}
+
+// Close releases idle connections.
+func (r *Resolver) Close() { r.transport.CloseIdleConnections() }
+
+// Resolve returns the digest ref's tag points at. A reference that
+// already carries a digest is returned as is, or checked to exist when
+// the Resolver verifies. Errors are *Error values wrapping one of the
+// Err* classes.
+func (r *Resolver) Resolve(ctx context.Context, ref imageref.Reference) (*Result, error) {
+	if ref.Pinned() && !r.opts.verify {
+		return &Result{Reference: ref, Digest: ref.Digest, Registry: "reference"}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.opts.timeout)
+	defer cancel()
+
+	hosts := append(append([]string(nil), r.opts.mirrors[ref.Domain]...), registryHost(ref.Domain))
+	var err error
+	for _, name := range hosts {
+		var res *Result
+		if res, err = r.resolveAt(ctx, r.host(name), ref); err == nil {
+			return res, nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, err
+}
+
+func (r *Resolver) host(name string) *host {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h, ok := r.hosts[name]
+	if !ok {
+		scheme := "https"
+		if r.opts.insecure[name] {
+			scheme = "http"
+		}
+		h = &host{name: name, scheme: scheme, auths: map[string]*repoAuth{}}
+		r.hosts[name] = h
+	}
+	return h
+}
+
+// resolveAt resolves ref against one host, sharing the upstream request
+// with concurrent callers for the same reference and credential.
+func (r *Resolver) resolveAt(ctx context.Context, h *host, ref imageref.Reference) (*Result, error) {
+	cred, err := r.credential(ctx, h)
+	if err != nil {
+		return nil, r.classify(ref, h, err)
+	}
+	key := h.name + "/" + ref.Path + ":" + ref.Tag + "@" + ref.Digest.String() + "|" + cred.id
+	if r.opts.platform != nil {
+		key += "|" + r.opts.platform.String()
+	}
+	for {
+		ch := r.flights.DoChan(key, func() (any, error) {
+			// The shared request must not die with the first caller's
+			// cancellation, only with its deadline.
+			fctx := context.WithoutCancel(ctx)
+			if d, ok := ctx.Deadline(); ok {
+				var cancel context.CancelFunc
+				fctx, cancel = context.WithDeadline(fctx, d)
+				defer cancel()
+			}
+			return r.fetch(fctx, h, ref, cred)
+		})
+		select {
+		case res := <-ch:
+			if res.Err != nil {
+				// Another caller's shorter deadline ended the shared
+				// request; ours is still running, so ask again.
+				if errors.Is(res.Err, context.DeadlineExceeded) && ctx.Err() == nil {
+					continue
+				}
+				return nil, r.classify(ref, h, res.Err)
+			}
+			m := res.Val.(manifest)
+			out := &Result{Reference: ref, Digest: m.digest, MediaType: m.mediaType, Registry: h.name}
+			if r.opts.platform != nil {
+				out.Platform = r.opts.platform.String()
+			}
+			return out, nil
+		case <-ctx.Done():
+			return nil, r.classify(ref, h, ctx.Err())
+		}
+	}
+}
