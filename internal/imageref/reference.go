@@ -43,7 +43,7 @@ func Parse(s string) (Reference, error) {
 	}
 	named, err := reference.ParseNormalizedNamed(s)
 	if err != nil {
-		return Reference{}, fmt.Errorf("%w %q: %v", ErrInvalid, s, err)
+		return Reference{}, fmt.Errorf("%w %q: %w", ErrInvalid, s, err)
 	}
 	r := Reference{
 		Original: s,

@@ -114,11 +114,11 @@ func (r *Resolver) classify(ref imageref.Reference, h *host, err error) error {
 		}
 	case errors.As(err, &te):
 		e.Detail = fmt.Sprintf("token service: %v", te)
-		switch {
-		case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden:
+		switch te.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden:
 			e.Class = ErrUnauthorized
 			e.Hint = fmt.Sprintf("check your credentials for %s (docker login %s, or --username and --password-stdin)", h.name, h.name)
-		case te.StatusCode == http.StatusNotFound:
+		case http.StatusNotFound:
 			e.Class = ErrUnauthorized
 			e.Hint = "the registry's token service does not know this repository"
 		default:
