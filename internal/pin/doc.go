@@ -1,0 +1,20 @@
+// Package pin finds container image references in text files and rewrites
+// them to name:tag@sha256:… without touching any other byte.
+//
+// It owns three things:
+//
+//   - Scanning: [Scan] finds references by rules chosen from the file name
+//     (image: keys in YAML and JSON, FROM lines in Dockerfiles, existing
+//     name:tag@sha256:… pins in any text) and classifies each one as
+//     unpinned, pinned, digest-only or skipped (templated, placeholder or
+//     invalid).
+//   - Rewriting: [Apply] splices replacement text into the exact byte
+//     spans a scan reported, so quoting, comments, indentation, line
+//     endings and a missing trailing newline all survive.
+//   - Running: [Run] walks paths, resolves every unique tag once through an
+//     injected [ResolveFunc] with bounded concurrency, and writes files
+//     atomically, prints a unified diff, or (in check mode) only reports.
+//
+// Resolution itself belongs to the caller: the package talks to no
+// registry and imports nothing from Kubernetes.
+package pin
