@@ -1,0 +1,234 @@
+package cli_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tagpin/tagpin/internal/cli"
+	"github.com/tagpin/tagpin/internal/registrytest"
+)
+
+// tagpin runs the CLI in-process with an empty docker config.
+func tagpin(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = cli.Main(t.Context(), args, cli.IO{In: strings.NewReader(stdin), Out: &out, Err: &errb})
+	return out.String(), errb.String(), code
+}
+
+func regFlags(reg *registrytest.Registry) []string {
+	return []string{"--allow-registry", reg.Addr(), "--insecure-registry", reg.Addr()}
+}
+
+func TestMain(m *testing.M) {
+	// Never read the developer's credentials.
+	dir, err := os.MkdirTemp("", "tagpin-docker-config")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("DOCKER_CONFIG", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func TestResolveCommand(t *testing.T) {
+	reg := registrytest.New(t)
+	d1 := reg.PushImage(t, "app:1.0")
+	latest := reg.PushImage(t, "app:latest")
+	idx, per := reg.PushIndex(t, "multi:2", "linux/amd64", "linux/arm64")
+
+	t.Run("text", func(t *testing.T) {
+		out, errOut, code := tagpin(t, "", append([]string{"resolve", reg.Ref("app:1.0"), reg.Ref("app"), reg.Ref("multi:2")}, regFlags(reg)...)...)
+		want := reg.Ref("app:1.0@"+d1.String()) + "\n" + reg.Ref("app:latest@"+latest.String()) + "\n" + reg.Ref("multi:2@"+idx.String()) + "\n"
+		if code != 0 || out != want {
+			t.Errorf("exit %d, stdout:\n%s\nwant exit 0 and:\n%s\nstderr: %s", code, out, want, errOut)
+		}
+	})
+	t.Run("platform json", func(t *testing.T) {
+		out, errOut, code := tagpin(t, "", append([]string{"resolve", "-o", "json", "--platform", "linux/arm64", reg.Ref("multi:2")}, regFlags(reg)...)...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		var got []map[string]string
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("%v in %s", err, out)
+		}
+		want := []map[string]string{{
+			"reference": reg.Ref("multi:2"),
+			"pinned":    reg.Ref("multi:2@" + per["linux/arm64"].String()),
+			"digest":    per["linux/arm64"].String(),
+			"mediaType": "application/vnd.docker.distribution.manifest.v2+json", // what registrytest pushes
+			"platform":  "linux/arm64",
+			"source":    reg.Addr(),
+		}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+	t.Run("failures do not stop the others", func(t *testing.T) {
+		out, errOut, code := tagpin(t, "", append([]string{"resolve", reg.Ref("nope:1"), "Not A Ref", reg.Ref("app:1.0")}, regFlags(reg)...)...)
+		if code != 1 {
+			t.Errorf("exit %d, want 1", code)
+		}
+		if want := reg.Ref("app:1.0@"+d1.String()) + "\n"; out != want {
+			t.Errorf("stdout %q, want %q", out, want)
+		}
+		for _, s := range []string{reg.Ref("nope:1") + ": not found", "Not A Ref"} {
+			if !strings.Contains(errOut, s) {
+				t.Errorf("stderr does not mention %q:\n%s", s, errOut)
+			}
+		}
+	})
+	t.Run("blocked without --allow-registry", func(t *testing.T) {
+		_, errOut, code := tagpin(t, "", "resolve", "--insecure-registry", reg.Addr(), reg.Ref("app:1.0"))
+		if code != 1 || !strings.Contains(errOut, "--allow-registry "+reg.Addr()) {
+			t.Errorf("exit %d, stderr %q; want 1 and a hint to pass --allow-registry", code, errOut)
+		}
+	})
+	t.Run("bad flags", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"resolve", "--platform", "linux", "x"},
+			{"resolve", "--mirror", "docker.io", "x"},
+			{"resolve", "-o", "yaml", "x"},
+			{"resolve", "--username", "me", "--password-stdin", "x"},
+		} {
+			_, errOut, code := tagpin(t, "secret\n", args...)
+			if code != 1 || !strings.HasPrefix(errOut, "Error: ") {
+				t.Errorf("%v: exit %d, stderr %q; want 1 and an error", args, code, errOut)
+			}
+		}
+	})
+}
+
+func TestResolveWithCredentials(t *testing.T) {
+	reg := registrytest.New(t, registrytest.WithTokenAuth("alice", "s3cret"))
+	d := reg.PushImage(t, "private:1")
+	args := append([]string{"resolve", "--auth-registry", reg.Addr(), "-u", "alice", "--password-stdin", reg.Ref("private:1")}, regFlags(reg)...)
+	out, errOut, code := tagpin(t, "s3cret\n", args...)
+	if code != 0 || out != reg.Ref("private:1@"+d.String())+"\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	_, errOut, code = tagpin(t, "wrong\n", args...)
+	if code != 1 || !strings.Contains(errOut, "unauthorized") {
+		t.Errorf("wrong password: exit %d, stderr %q; want 1 and unauthorized", code, errOut)
+	}
+}
+
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestPinCommand(t *testing.T) {
+	reg := registrytest.New(t)
+	web := reg.PushImage(t, "web:1.0")
+	base := reg.PushImage(t, "base:3")
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"k8s/deploy.yaml": "spec:\n  containers:\n    - name: web\n      image: " + reg.Ref("web:1.0") + "  # keep me\n",
+		"Dockerfile":      "FROM " + reg.Ref("base:3") + " AS build\nFROM build\n",
+		"notes.txt":       "image: " + reg.Ref("web:1.0") + " is not YAML here\n",
+	})
+	flags := regFlags(reg)
+
+	// --check on unpinned files: exit 2, nothing written, file:line listed.
+	_, errOut, code := tagpin(t, "", append([]string{"pin", "--check", dir}, flags...)...)
+	if code != 2 {
+		t.Fatalf("--check: exit %d, want 2; stderr:\n%s", code, errOut)
+	}
+	for _, s := range []string{filepath.Join(dir, "k8s/deploy.yaml") + ":4", filepath.Join(dir, "Dockerfile") + ":1"} {
+		if !strings.Contains(errOut, s) {
+			t.Errorf("--check output does not list %s:\n%s", s, errOut)
+		}
+	}
+	if got := readFile(t, filepath.Join(dir, "Dockerfile")); strings.Contains(got, "sha256") {
+		t.Errorf("--check wrote a file:\n%s", got)
+	}
+
+	// pin: both files pinned, everything else intact.
+	_, errOut, code = tagpin(t, "", append([]string{"pin", dir}, flags...)...)
+	if code != 0 {
+		t.Fatalf("pin: exit %d; stderr:\n%s", code, errOut)
+	}
+	want := map[string]string{
+		"k8s/deploy.yaml": "spec:\n  containers:\n    - name: web\n      image: " + reg.Ref("web:1.0@"+web.String()) + "  # keep me\n",
+		"Dockerfile":      "FROM " + reg.Ref("base:3@"+base.String()) + " AS build\nFROM build\n",
+		"notes.txt":       "image: " + reg.Ref("web:1.0") + " is not YAML here\n",
+	}
+	for name, w := range want {
+		if diff := cmp.Diff(w, readFile(t, filepath.Join(dir, name))); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+	}
+	if !strings.Contains(errOut, "2 pinned") {
+		t.Errorf("summary does not say 2 pinned:\n%s", errOut)
+	}
+
+	// The tag moves: --check reports it stale, --update refreshes it.
+	web2 := reg.PushImage(t, "web:1.0")
+	_, errOut, code = tagpin(t, "", append([]string{"pin", "--check", dir}, flags...)...)
+	if code != 2 || !strings.Contains(errOut, "stale") {
+		t.Errorf("--check after the tag moved: exit %d, want 2 and 'stale':\n%s", code, errOut)
+	}
+	_, errOut, code = tagpin(t, "", append([]string{"pin", "--update", dir}, flags...)...)
+	if code != 0 {
+		t.Fatalf("--update: exit %d:\n%s", code, errOut)
+	}
+	if got := readFile(t, filepath.Join(dir, "k8s/deploy.yaml")); !strings.Contains(got, web2.String()) {
+		t.Errorf("--update did not refresh the pin:\n%s", got)
+	}
+	_, errOut, code = tagpin(t, "", append([]string{"pin", "--check", dir}, flags...)...)
+	if code != 0 {
+		t.Errorf("--check after --update: exit %d, want 0:\n%s", code, errOut)
+	}
+}
+
+func TestPinStdinAndJSON(t *testing.T) {
+	reg := registrytest.New(t)
+	d := reg.PushImage(t, "web:1.0")
+	in := "image: " + reg.Ref("web:1.0") + "\r\nimage: ${IMAGE}\r\n"
+	out, errOut, code := tagpin(t, in, append([]string{"pin", "-"}, regFlags(reg)...)...)
+	if want := "image: " + reg.Ref("web:1.0@"+d.String()) + "\r\nimage: ${IMAGE}\r\n"; code != 0 || out != want {
+		t.Errorf("exit %d, stdout %q, want %q; stderr %s", code, out, want, errOut)
+	}
+
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"a.yaml": "image: " + reg.Ref("web:1.0") + "\nimage: " + reg.Ref("gone:1") + "\n"})
+	out, _, code = tagpin(t, "", append([]string{"pin", "-o", "json", dir}, regFlags(reg)...)...)
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (one reference failed)", code)
+	}
+	var rep struct {
+		Files, Pinned, Failed int
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v in %s", err, out)
+	}
+	if rep.Files != 1 || rep.Pinned != 1 || rep.Failed != 1 {
+		t.Errorf("report %+v, want 1 file, 1 pinned, 1 failed", rep)
+	}
+}

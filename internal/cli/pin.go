@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/spf13/cobra"
+
+	"github.com/tagpin/tagpin/internal/imageref"
+	"github.com/tagpin/tagpin/internal/pin"
+	"github.com/tagpin/tagpin/internal/resolve"
+)
+
+func newPinCommand(stdio IO) *cobra.Command {
+	var (
+		reg         registryFlags
+		opts        pin.Options
+		output      string
+		diff        bool
+		concurrency int
+	)
+	cmd := &cobra.Command{
+		Use:   "pin [flags] PATH...",
+		Short: "Add and refresh digest pins in files",
+		Long: `Pin rewrites image references in files from name:tag to
+name:tag@sha256:…, keeping the name and tag exactly as written and every
+other byte as it was. Directories are walked recursively; - reads stdin and
+writes the result to stdout.
+
+It finds references in image: keys of YAML and JSON files (Kubernetes
+manifests, Compose files, GitHub Actions container:, services: and
+uses: docker://), in FROM lines of Dockerfiles and Containerfiles, and
+existing name:tag@sha256:… pins in any text file.
+
+By default missing pins are added and stale ones (the tag moved) are
+reported; --update refreshes them too. --check changes nothing and exits
+with status 2 when any reference is unpinned or stale. Templated values
+({{ .Values.image }}, ${IMAGE}, <your-image>) are reported and skipped.
+Each unique reference is resolved once.
+
+Exit status: 0 when everything went well, 1 when a file or reference
+failed, 2 when --check found drift.`,
+		Example: `  tagpin pin deploy/                  # add missing pins
+  tagpin pin --update .                # add missing pins and refresh moved tags
+  tagpin pin --check .                 # in CI: fail when anything is unpinned or stale
+  helm template app ./chart | tagpin pin - | kubectl apply -f -`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			if slices.Contains(args, "-") && reg.passwordStdin {
+				return fmt.Errorf("--password-stdin cannot be used when pinning stdin (-); use a docker config file (DOCKER_CONFIG) instead")
+			}
+			if slices.Contains(args, "-") && output == "json" {
+				return fmt.Errorf("-o json cannot be used when pinning stdin (-): stdout carries the pinned text")
+			}
+			if opts.Check && diff {
+				return fmt.Errorf("--check and --diff do not go together: --check reports, --diff shows the changes")
+			}
+			r, err := reg.resolver(stdio.In)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			opts.Stdin, opts.Stdout = stdio.In, stdio.Out
+			opts.Concurrency = concurrency
+			if diff {
+				opts.Diff = stdio.Out
+			}
+			if isTerminal(stdio.Err) && output != "json" {
+				opts.Progress = stdio.Err
+			}
+			report, err := pin.Run(cmd.Context(), args, resolveFunc(r), opts)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				if err := writeJSON(stdio.Out, report); err != nil {
+					return err
+				}
+			} else {
+				printReport(stdio.Err, report)
+			}
+			switch {
+			case report.Failed > 0:
+				return &exitError{code: exitFailure}
+			case opts.Check && report.Drift():
+				return &exitError{code: exitDrift}
+			}
+			return nil
+		},
+	}
+	reg.register(cmd.Flags())
+	cmd.Flags().BoolVar(&opts.Update, "update", false, "also refresh existing pins whose tag now points at another digest")
+	cmd.Flags().BoolVar(&opts.Check, "check", false, "change nothing; exit 2 when any reference is unpinned or stale")
+	cmd.Flags().BoolVar(&diff, "diff", false, "print a unified diff of the changes instead of writing files")
+	cmd.Flags().IntVar(&concurrency, "concurrency", 8, "references resolved in parallel")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text (on stderr) or json (on stdout)")
+	return cmd
+}
+
+func resolveFunc(r *resolve.Resolver) pin.ResolveFunc {
+	return func(ctx context.Context, ref imageref.Reference) (digest.Digest, error) {
+		res, err := r.Resolve(ctx, ref)
+		if err != nil {
+			return "", err
+		}
+		return res.Digest, nil
+	}
+}
+
+// printReport lists what needs attention, then the summary.
+func printReport(w io.Writer, r *pin.Report) {
+	for _, it := range r.Items {
+		if it.Action == "already-pinned" {
+			continue
+		}
+		loc := it.File
+		if it.Line > 0 {
+			loc = fmt.Sprintf("%s:%d", it.File, it.Line)
+		}
+		msg := it.Action
+		if it.Ref != "" {
+			msg += " " + it.Ref
+		}
+		if it.Message != "" {
+			msg += ": " + it.Message
+		} else if it.Digest != "" {
+			msg += " → " + it.Digest
+		}
+		fmt.Fprintf(w, "%s: %s\n", loc, msg)
+	}
+	fmt.Fprintf(w, "%d files scanned: %d pinned, %d refreshed, %d already pinned, %d stale, %d skipped, %d failed\n",
+		r.Files, r.Pinned, r.Refreshed, r.AlreadyPinned, r.Stale, r.Skipped, r.Failed)
+}
