@@ -1,0 +1,103 @@
+# tagpin — `make` (or `make help`) lists the targets.
+#
+# Tools are built into $(CACHE), outside the work tree, keyed by version.
+# Recipes run in bash with -e -u -o pipefail: any failing step fails make.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules
+
+# $TAGPIN_CACHE, else ${XDG_CACHE_HOME:-$HOME/.cache}/tagpin (as in hack/lib.sh).
+CACHE ?= $(or $(TAGPIN_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tagpin)
+GO ?= go
+
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := $(CACHE)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
+
+# RACE=0 runs the internal packages' tests without the race detector.
+RACE ?= 1
+
+.PHONY: help
+help: ## list the targets (the default)
+	@echo "Targets:"
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_.-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@echo "Tools are cached in $(CACHE) (TAGPIN_CACHE overrides it); RACE=0 skips the race detector."
+
+.PHONY: build
+build: ## build bin/tagpin
+	$(GO) build -o bin/tagpin ./cmd/tagpin
+
+.PHONY: test
+test: tools fmt-check vet lint check-generated ## install what is missing, then gofmt check, vet, lint, generated-file drift, all tests (-race on internal/)
+ifeq ($(RACE),1)
+	$(GO) test -race ./internal/...
+	@pkgs=$$($(GO) list ./... | grep -v "^$$($(GO) list -m)/internal\(/\|\$$\)"); \
+	echo "$(GO) test <the packages outside internal/>"; \
+	$(GO) test $$pkgs
+else
+	$(GO) test ./...
+endif
+
+.PHONY: tools
+tools: ## install Debian's docker-registry (and gcc for -race) with apt-get when missing
+	@pkgs=(); \
+	command -v docker-registry >/dev/null 2>&1 || pkgs+=(docker-registry); \
+	if [ "$(RACE)" = 1 ] && ! command -v "$$($(GO) env CC)" >/dev/null 2>&1; then pkgs+=(gcc libc6-dev); fi; \
+	[ $${#pkgs[@]} -eq 0 ] && exit 0; \
+	sudo=(); [ "$$(id -u)" -eq 0 ] || sudo=(sudo); \
+	echo "==> apt-get install -y $${pkgs[*]}"; \
+	"$${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "$${pkgs[@]}" || { \
+		echo "==> apt-get install failed; updating the package lists and retrying"; \
+		"$${sudo[@]}" apt-get update; \
+		"$${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "$${pkgs[@]}"; \
+	}
+
+.PHONY: fmt-check
+fmt-check: ## fail listing the Go files gofmt would change (testdata excluded)
+	@files=$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 -r gofmt -l); \
+	if [ -n "$$files" ]; then echo "gofmt: these files need formatting (run make fmt):"; echo "$$files"; exit 1; fi
+
+.PHONY: fmt
+fmt: $(GOLANGCI_LINT) ## format the Go files (gofmt -s and goimports, as lint checks them)
+	$(GOLANGCI_LINT) fmt ./...
+
+.PHONY: vet
+vet: ## go vet ./...
+	$(GO) vet ./...
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## golangci-lint run ./... (installs the pinned golangci-lint into the cache first)
+	$(GOLANGCI_LINT) run ./...
+
+.PHONY: generate
+generate: ## regenerate the committed generated files (docs/reference)
+	rm -rf docs/reference
+	$(GO) run ./hack/gendocs docs/reference
+
+.PHONY: check-generated
+check-generated: ## fail when a generated file differs from what make generate writes
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(GO) run ./hack/gendocs "$$tmp/reference"; \
+	if ! diff -ru docs/reference "$$tmp/reference"; then \
+		echo "generated files are out of date: run make generate and commit the result"; exit 1; \
+	fi
+
+.PHONY: bench
+bench: ## run the benchmarks and print their figures (hack/bench.sh)
+	bash hack/bench.sh
+
+.PHONY: demo
+demo: ## pin a sample repository against a local Distribution registry (hack/demo.sh)
+	bash hack/demo.sh
+
+# Built in a private directory, then moved into place: a version bump
+# changes the file name and so reinstalls; concurrent runs do not collide.
+$(GOLANGCI_LINT):
+	@echo "==> installing golangci-lint $(GOLANGCI_LINT_VERSION) into $(CACHE)/bin"
+	@mkdir -p "$(CACHE)/bin"; \
+	tmp=$$(mktemp -d "$(CACHE)/bin/.install.XXXXXX"); \
+	trap 'rm -rf "$$tmp"' EXIT; \
+	GOBIN="$$tmp" $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION); \
+	mv "$$tmp/golangci-lint" "$@"

@@ -1,0 +1,103 @@
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tagpin/tagpin/internal/registrytest"
+)
+
+const (
+	corpusFiles  = 5000
+	uniqueRepos  = 30
+	tagsPerRepo  = 10 // 300 unique references
+	refsPerFile  = 3
+	corpusSubdir = 50
+)
+
+// buildTagpin builds the CLI once for the benchmarks that run it.
+func buildTagpin(b *testing.B) string {
+	b.Helper()
+	bin := filepath.Join(b.TempDir(), "tagpin")
+	cmd := exec.CommandContext(b.Context(), "go", "build", "-o", bin, "github.com/tagpin/tagpin/cmd/tagpin")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("building tagpin: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// writeCorpus writes corpusFiles files (Kubernetes YAML, Compose files and
+// Dockerfiles) that mention refsPerFile of the 300 references each.
+func writeCorpus(b *testing.B, dir, registry string) {
+	b.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	ref := func() string {
+		return fmt.Sprintf("%s/team%d/app:v%d", registry, rng.IntN(uniqueRepos), rng.IntN(tagsPerRepo))
+	}
+	for i := range corpusFiles {
+		sub := filepath.Join(dir, fmt.Sprintf("svc%02d", i%corpusSubdir))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		var buf bytes.Buffer
+		var name string
+		switch i % 5 {
+		case 0:
+			name = fmt.Sprintf("Dockerfile.%d", i)
+			fmt.Fprintf(&buf, "FROM %s AS build\nRUN make\nFROM %s\nCOPY --from=build /out /\n# also %s\n", ref(), ref(), ref())
+		case 1:
+			name = fmt.Sprintf("compose-%d.yaml", i)
+			fmt.Fprintf(&buf, "services:\n  a:\n    image: %s\n  b:\n    image: \"%s\"\n  c:\n    image: %s\n", ref(), ref(), ref())
+		default:
+			name = fmt.Sprintf("deploy-%d.yaml", i)
+			fmt.Fprintf(&buf, "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d%d\nspec:\n  template:\n    spec:\n      initContainers:\n        - name: init\n          image: %s\n      containers:\n        - name: app\n          image: %s # main\n        - {name: side, image: '%s'}\n", i, ref(), ref(), ref())
+		}
+		if err := os.WriteFile(filepath.Join(sub, name), buf.Bytes(), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPinCorpus pins a 5,000-file corpus with 300 unique references
+// against a loopback registry, running the real binary to measure its
+// peak RSS.
+func BenchmarkPinCorpus(b *testing.B) {
+	bin := buildTagpin(b)
+	reg := registrytest.New(b)
+	for r := range uniqueRepos {
+		for t := range tagsPerRepo {
+			reg.PushImage(b, fmt.Sprintf("team%d/app:v%d", r, t))
+		}
+	}
+	dir := b.TempDir()
+	writeCorpus(b, dir, reg.Addr())
+	reg.ResetCounts()
+
+	cmd := exec.CommandContext(b.Context(), bin, "pin", "--allow-registry", reg.Addr(), "--insecure-registry", reg.Addr(), "-o", "json", dir)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &bytes.Buffer{}, &stderr
+	b.ResetTimer()
+	start := time.Now()
+	err := cmd.Run()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if err != nil {
+		b.Fatalf("tagpin pin: %v\n%s", err, stderr.String())
+	}
+	c := reg.Counts()
+	unique := float64(uniqueRepos * tagsPerRepo)
+	b.ReportMetric(elapsed.Seconds(), "wall-s")
+	b.ReportMetric(corpusFiles/elapsed.Seconds(), "files/s")
+	b.ReportMetric(float64(c.Head)/unique, "HEADs/unique-ref")
+	b.ReportMetric(float64(c.Total()-c.Head), "other-requests")
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MiB")
+	}
+}
