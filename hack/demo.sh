@@ -12,8 +12,13 @@ go build -o "$CACHE/bin/seed" ./hack/seed
 WORK=$(mktemp -d)
 REGISTRY_PID=""
 cleanup() {
-	[ -n "$REGISTRY_PID" ] && kill "$REGISTRY_PID" 2>/dev/null && wait "$REGISTRY_PID" 2>/dev/null
+	local status=$?
+	if [ -n "$REGISTRY_PID" ]; then
+		kill "$REGISTRY_PID" 2>/dev/null || true
+		wait "$REGISTRY_PID" 2>/dev/null || true
+	fi
 	rm -rf "$WORK"
+	exit "$status"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -134,6 +134,10 @@ func printReport(w io.Writer, r *pin.Report) {
 		}
 		fmt.Fprintf(w, "%s: %s\n", loc, msg)
 	}
-	fmt.Fprintf(w, "%d files scanned: %d pinned, %d refreshed, %d already pinned, %d stale, %d skipped, %d failed\n",
-		r.Files, r.Pinned, r.Refreshed, r.AlreadyPinned, r.Stale, r.Skipped, r.Failed)
+	files := "files"
+	if r.Files == 1 {
+		files = "file"
+	}
+	fmt.Fprintf(w, "%d %s scanned: %d pinned, %d refreshed, %d already pinned, %d stale, %d skipped, %d failed\n",
+		r.Files, files, r.Pinned, r.Refreshed, r.AlreadyPinned, r.Stale, r.Skipped, r.Failed)
 }
