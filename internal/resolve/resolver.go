@@ -24,10 +24,14 @@ type Result struct {
 	// Platform is the platform asked for, if any.
 	Platform string
 	// Registry is the host that answered (a mirror or the reference's
-	// own registry), or "reference" when the digest was taken from the
-	// reference itself without asking.
+	// own registry), or FromReference when the digest was taken from
+	// the reference itself without asking.
 	Registry string
 }
+
+// FromReference is Result.Registry when the digest came from the
+// reference itself and no registry was asked.
+const FromReference = "reference"
 
 // Pinned returns the reference as written with the resolved digest.
 func (r *Result) Pinned() string { return r.Reference.WithDigest(r.Digest) }
@@ -77,7 +81,7 @@ func (r *Resolver) Close() { r.transport.CloseIdleConnections() }
 // Err* classes.
 func (r *Resolver) Resolve(ctx context.Context, ref imageref.Reference) (*Result, error) {
 	if ref.Pinned() && !r.opts.verify {
-		return &Result{Reference: ref, Digest: ref.Digest, Registry: "reference"}, nil
+		return &Result{Reference: ref, Digest: ref.Digest, Registry: FromReference}, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.opts.timeout)
 	defer cancel()

@@ -1,0 +1,144 @@
+package track
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/tagpin/tagpin/internal/imageref"
+	"github.com/tagpin/tagpin/internal/resolve"
+	"github.com/tagpin/tagpin/internal/store"
+)
+
+// From says where a Result's digest came from.
+type From string
+
+// Where digests come from.
+const (
+	FromRegistry  From = "registry"  // the registry answered now
+	FromReference From = "reference" // the reference already carried it
+	FromFallback  From = "fallback"  // the registry was unavailable; the store's last-known digest
+)
+
+// fallbackBudget bounds the store lookup made after the caller's context
+// ran out while waiting for the registry.
+const fallbackBudget = time.Second
+
+// Query is one resolution.
+type Query struct {
+	Ref imageref.Reference
+	// Scope is where the result is recorded and where a fallback is
+	// looked up: store.Public for anonymous resolutions, the namespace
+	// when its pull secrets were used.
+	Scope store.Scope
+	// DryRun resolves and falls back as usual but records nothing.
+	DryRun bool
+}
+
+// Result is a tracked resolution.
+type Result struct {
+	Ref    imageref.Reference
+	Digest digest.Digest
+	From   From
+	// Resolved is the resolver's answer (nil for a fallback).
+	Resolved *resolve.Result
+	// Verified is when the digest was last confirmed by the registry: now,
+	// or for a fallback when the store last saw it.
+	Verified time.Time
+	// Unavailable is the resolver's error that caused a fallback.
+	Unavailable error
+	// Observation is what recording the digest found: whether the tag
+	// moved, and from where.
+	Observation store.Observation
+	// RecordErr is set when recording failed; the digest is still good.
+	RecordErr error
+}
+
+// Pinned returns the reference as written with the digest.
+func (r *Result) Pinned() string { return r.Ref.WithDigest(r.Digest) }
+
+// Tracker resolves through a Resolver and keeps a Store up to date.
+type Tracker struct {
+	resolver *resolve.Resolver
+	store    store.Store
+	source   store.Source
+	now      func() time.Time
+}
+
+// Option configures a Tracker.
+type Option func(*Tracker)
+
+// WithClock sets the clock recorded observations are stamped with
+// (time.Now by default).
+func WithClock(now func() time.Time) Option { return func(t *Tracker) { t.now = now } }
+
+// New returns a Tracker that records into st (nil: record nothing, never
+// fall back) as src.
+func New(r *resolve.Resolver, st store.Store, src store.Source, opts ...Option) *Tracker {
+	t := &Tracker{resolver: r, store: st, source: src, now: time.Now}
+	for _, opt := range opts {
+		opt(t)
+	}
+	return t
+}
+
+// Key returns the store key of ref's tag in scope.
+func Key(ref imageref.Reference, scope store.Scope) store.TagKey {
+	return store.TagKey{Registry: ref.Domain, Repository: ref.Path, Tag: ref.Tag, Scope: scope}
+}
+
+// Resolve resolves q.Ref. On success the digest is recorded (unless
+// q.DryRun, or the result is for one platform, whose digest is not the
+// tag's). When the registry is unavailable and the store knows the tag
+// in q.Scope, the result is that digest, From FromFallback. Any other
+// error is returned as the resolver's *resolve.Error: not found and
+// unauthorized never fall back.
+func (t *Tracker) Resolve(ctx context.Context, q Query) (*Result, error) {
+	res, err := t.resolver.Resolve(ctx, q.Ref)
+	if err != nil {
+		return t.fallback(ctx, q, err)
+	}
+	out := &Result{Ref: q.Ref, Digest: res.Digest, From: FromRegistry, Resolved: res, Verified: t.now()}
+	if res.Registry == resolve.FromReference {
+		out.From = FromReference
+		return out, nil
+	}
+	if t.store == nil || q.DryRun || res.Platform != "" || !q.Ref.HasTag() {
+		return out, nil
+	}
+	out.Observation, out.RecordErr = t.store.Observe(ctx, Key(q.Ref, q.Scope), res.Digest, out.Verified, t.source)
+	if out.RecordErr != nil {
+		out.RecordErr = fmt.Errorf("recording %s: %w", q.Ref, out.RecordErr)
+	}
+	return out, nil
+}
+
+func (t *Tracker) fallback(ctx context.Context, q Query, resolveErr error) (*Result, error) {
+	if t.store == nil || !errors.Is(resolveErr, resolve.ErrUnavailable) || !q.Ref.HasTag() {
+		return nil, resolveErr
+	}
+	if ctx.Err() != nil {
+		// The registry used up the caller's time; the store gets a
+		// little of its own.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), fallbackBudget)
+		defer cancel()
+	}
+	tag, err := t.store.Tag(ctx, Key(q.Ref, q.Scope))
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("%w (and no last-known digest for it)", resolveErr)
+		}
+		return nil, fmt.Errorf("%w (and the last-known digest could not be read: %w)", resolveErr, err)
+	}
+	return &Result{
+		Ref:         q.Ref,
+		Digest:      tag.Current(),
+		From:        FromFallback,
+		Verified:    tag.Verified(),
+		Unavailable: resolveErr,
+	}, nil
+}

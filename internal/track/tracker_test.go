@@ -1,0 +1,201 @@
+package track_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/tagpin/tagpin/internal/imageref"
+	"github.com/tagpin/tagpin/internal/registrytest"
+	"github.com/tagpin/tagpin/internal/resolve"
+	"github.com/tagpin/tagpin/internal/store"
+	"github.com/tagpin/tagpin/internal/track"
+)
+
+// clock is a settable clock for stamping observations.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func setup(t *testing.T, opts ...resolve.Option) (*registrytest.Registry, *store.Memory, *clock, *track.Tracker) {
+	t.Helper()
+	reg := registrytest.New(t)
+	base := []resolve.Option{
+		resolve.WithAllowRegistry(reg.Addr()),
+		resolve.WithInsecureRegistry(reg.Addr()),
+		resolve.WithKeychain(authn.NewMultiKeychain()),
+		resolve.WithTimeout(2 * time.Second),
+	}
+	r := resolve.New(append(base, opts...)...)
+	t.Cleanup(r.Close)
+	st := store.NewMemory(0)
+	c := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
+	return reg, st, c, track.New(r, st, store.SourceCLI, track.WithClock(c.now))
+}
+
+func parse(t *testing.T, s string) imageref.Reference {
+	t.Helper()
+	ref, err := imageref.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+func TestResolveRecordsMoves(t *testing.T) {
+	reg, st, c, tr := setup(t)
+	old := reg.PushImage(t, "app:latest")
+	ref := parse(t, reg.Ref("app"))
+
+	res, err := tr.Resolve(t.Context(), track.Query{Ref: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Digest != old || res.From != track.FromRegistry || res.Observation.Moved || res.RecordErr != nil {
+		t.Errorf("first resolution: %+v; want %s from the registry, not moved, recorded", res, old)
+	}
+	if want := reg.Ref("app:latest@" + old.String()); res.Pinned() != want {
+		t.Errorf("Pinned() = %s, want %s", res.Pinned(), want)
+	}
+
+	c.t = c.t.Add(time.Hour)
+	cur := reg.PushImage(t, "app:latest")
+	res, err = tr.Resolve(t.Context(), track.Query{Ref: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (store.Observation{Moved: true, Previous: old}); res.Digest != cur || res.Observation != want {
+		t.Errorf("after a push: digest %s, observation %+v; want %s, %+v", res.Digest, res.Observation, cur, want)
+	}
+
+	tag, err := st.Tag(t.Context(), track.Key(ref, store.Public))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	want := []store.Move{
+		{Digest: cur, FirstSeen: first.Add(time.Hour), LastSeen: first.Add(time.Hour), Source: store.SourceCLI},
+		{Digest: old, FirstSeen: first, LastSeen: first, Source: store.SourceCLI},
+	}
+	if diff := cmp.Diff(want, tag.History); diff != "" {
+		t.Errorf("history (-want +got):\n%s", diff)
+	}
+	if tag.Key.Registry != reg.Addr() || tag.Key.Repository != "app" || tag.Key.Tag != "latest" {
+		t.Errorf("key %+v: want registry %s, repository app, tag latest", tag.Key, reg.Addr())
+	}
+}
+
+func TestFallback(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault registrytest.Fault
+	}{
+		{"503", registrytest.Unavailable},
+		{"429", registrytest.RateLimited},
+		{"hang", registrytest.Hang},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg, _, c, tr := setup(t, resolve.WithTimeout(300*time.Millisecond))
+			d := reg.PushImage(t, "app:1.0")
+			ref := parse(t, reg.Ref("app:1.0"))
+			if _, err := tr.Resolve(t.Context(), track.Query{Ref: ref}); err != nil {
+				t.Fatal(err)
+			}
+			verified := c.t
+			c.t = c.t.Add(time.Hour)
+			reg.SetRetryAfter(time.Hour)
+			reg.SetFault(tc.fault)
+
+			res, err := tr.Resolve(t.Context(), track.Query{Ref: ref})
+			if err != nil {
+				t.Fatalf("registry %s with a last-known digest: %v", tc.name, err)
+			}
+			if res.Digest != d || res.From != track.FromFallback || !res.Verified.Equal(verified) || !errors.Is(res.Unavailable, resolve.ErrUnavailable) {
+				t.Errorf("fallback: digest %s from %s verified %s (cause %v); want %s from %s verified %s, cause unavailable",
+					res.Digest, res.From, res.Verified, res.Unavailable, d, track.FromFallback, verified)
+			}
+
+			// Another scope has no last-known digest.
+			_, err = tr.Resolve(t.Context(), track.Query{Ref: ref, Scope: "team-b"})
+			if !errors.Is(err, resolve.ErrUnavailable) {
+				t.Errorf("fallback in another scope: err = %v, want unavailable", err)
+			}
+		})
+	}
+}
+
+func TestFallbackAfterCallerDeadline(t *testing.T) {
+	reg, _, _, tr := setup(t)
+	d := reg.PushImage(t, "app:1.0")
+	ref := parse(t, reg.Ref("app:1.0"))
+	if _, err := tr.Resolve(t.Context(), track.Query{Ref: ref}); err != nil {
+		t.Fatal(err)
+	}
+	reg.SetFault(registrytest.Hang)
+	// The caller's deadline, shorter than the resolver's, runs out while
+	// the registry hangs: the store is still consulted.
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	res, err := tr.Resolve(ctx, track.Query{Ref: ref})
+	if err != nil || res.Digest != d || res.From != track.FromFallback {
+		t.Fatalf("Resolve = %+v, %v; want %s from fallback", res, err, d)
+	}
+}
+
+func TestNoFallback(t *testing.T) {
+	reg, st, _, tr := setup(t)
+	ref := parse(t, reg.Ref("gone:1.0"))
+	// The store remembers a tag the registry no longer has: not found
+	// is an answer, not an outage.
+	if _, err := st.Observe(t.Context(), track.Key(ref, store.Public), digest.FromString("gone"), time.Now(), store.SourceCLI); err != nil {
+		t.Fatal(err)
+	}
+	_, err := tr.Resolve(t.Context(), track.Query{Ref: ref})
+	if !errors.Is(err, resolve.ErrNotFound) {
+		t.Errorf("missing tag with a store record: err = %v, want not found", err)
+	}
+
+	// Unavailable without a record fails and says so.
+	reg.SetFault(registrytest.Unavailable)
+	_, err = tr.Resolve(t.Context(), track.Query{Ref: parse(t, reg.Ref("never-seen:1"))})
+	if !errors.Is(err, resolve.ErrUnavailable) {
+		t.Errorf("unavailable, no record: err = %v, want unavailable", err)
+	}
+}
+
+func TestDryRunAndPlatformRecordNothing(t *testing.T) {
+	reg, st, _, tr := setup(t)
+	reg.PushImage(t, "app:1.0")
+	ref := parse(t, reg.Ref("app:1.0"))
+	if _, err := tr.Resolve(t.Context(), track.Query{Ref: ref, DryRun: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Tag(t.Context(), track.Key(ref, store.Public)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after a dry run: Tag err = %v, want not found", err)
+	}
+
+	reg2, st2, _, tr2 := setup(t, resolve.WithPlatform(resolve.Platform{OS: "linux", Architecture: "arm64"}))
+	reg2.PushIndex(t, "multi:1", "linux/amd64", "linux/arm64")
+	ref2 := parse(t, reg2.Ref("multi:1"))
+	if _, err := tr2.Resolve(t.Context(), track.Query{Ref: ref2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st2.Tag(t.Context(), track.Key(ref2, store.Public)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after a platform resolution: Tag err = %v, want not found (a platform digest is not the tag's)", err)
+	}
+
+	// A reference that carries its digest is not a sighting of the tag.
+	pinned := parse(t, reg.Ref("app:1.0@sha256:"+"1111111111111111111111111111111111111111111111111111111111111111"))
+	res, err := tr.Resolve(t.Context(), track.Query{Ref: pinned})
+	if err != nil || res.From != track.FromReference {
+		t.Errorf("pinned reference: %+v, %v; want From reference", res, err)
+	}
+	if _, err := st.Tag(t.Context(), track.Key(pinned, store.Public)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after a pinned reference: Tag err = %v, want not found", err)
+	}
+}
