@@ -62,10 +62,11 @@ func (r *Result) Pinned() string { return r.Ref.WithDigest(r.Digest) }
 
 // Tracker resolves through a Resolver and keeps a Store up to date.
 type Tracker struct {
-	resolver *resolve.Resolver
-	store    store.Store
-	source   store.Source
-	now      func() time.Time
+	resolver  *resolve.Resolver
+	store     store.Store
+	source    store.Source
+	now       func() time.Time
+	fallbacks bool
 }
 
 // Option configures a Tracker.
@@ -75,10 +76,15 @@ type Option func(*Tracker)
 // (time.Now by default).
 func WithClock(now func() time.Time) Option { return func(t *Tracker) { t.now = now } }
 
+// WithoutFallback makes an unavailable registry an error even when the
+// store knows the tag: for the CLI, where a pin must be what the registry
+// says now.
+func WithoutFallback() Option { return func(t *Tracker) { t.fallbacks = false } }
+
 // New returns a Tracker that records into st (nil: record nothing, never
 // fall back) as src.
 func New(r *resolve.Resolver, st store.Store, src store.Source, opts ...Option) *Tracker {
-	t := &Tracker{resolver: r, store: st, source: src, now: time.Now}
+	t := &Tracker{resolver: r, store: st, source: src, now: time.Now, fallbacks: true}
 	for _, opt := range opts {
 		opt(t)
 	}
@@ -117,7 +123,7 @@ func (t *Tracker) Resolve(ctx context.Context, q Query) (*Result, error) {
 }
 
 func (t *Tracker) fallback(ctx context.Context, q Query, resolveErr error) (*Result, error) {
-	if t.store == nil || !errors.Is(resolveErr, resolve.ErrUnavailable) || !q.Ref.HasTag() {
+	if t.store == nil || !t.fallbacks || !errors.Is(resolveErr, resolve.ErrUnavailable) || !q.Ref.HasTag() {
 		return nil, resolveErr
 	}
 	if ctx.Err() != nil {
@@ -142,3 +148,6 @@ func (t *Tracker) fallback(ctx context.Context, q Query, resolveErr error) (*Res
 		Unavailable: resolveErr,
 	}, nil
 }
+
+// Resolver returns the resolver the Tracker resolves with.
+func (t *Tracker) Resolver() *resolve.Resolver { return t.resolver }

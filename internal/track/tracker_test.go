@@ -100,7 +100,7 @@ func TestFallback(t *testing.T) {
 		{"hang", registrytest.Hang},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			reg, _, c, tr := setup(t, resolve.WithTimeout(300*time.Millisecond))
+			reg, st, c, tr := setup(t, resolve.WithTimeout(300*time.Millisecond))
 			d := reg.PushImage(t, "app:1.0")
 			ref := parse(t, reg.Ref("app:1.0"))
 			if _, err := tr.Resolve(t.Context(), track.Query{Ref: ref}); err != nil {
@@ -118,6 +118,12 @@ func TestFallback(t *testing.T) {
 			if res.Digest != d || res.From != track.FromFallback || !res.Verified.Equal(verified) || !errors.Is(res.Unavailable, resolve.ErrUnavailable) {
 				t.Errorf("fallback: digest %s from %s verified %s (cause %v); want %s from %s verified %s, cause unavailable",
 					res.Digest, res.From, res.Verified, res.Unavailable, d, track.FromFallback, verified)
+			}
+
+			// Without fallback, unavailable is an error.
+			noFallback := track.New(tr.Resolver(), st, store.SourceCLI, track.WithoutFallback())
+			if _, err := noFallback.Resolve(t.Context(), track.Query{Ref: ref}); !errors.Is(err, resolve.ErrUnavailable) {
+				t.Errorf("WithoutFallback: err = %v, want unavailable", err)
 			}
 
 			// Another scope has no last-known digest.
