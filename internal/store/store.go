@@ -111,8 +111,9 @@ type Observation struct {
 	Stale bool
 }
 
-// RevisionKey identifies the pin of one image of one workload revision:
-// a ReplicaSet, a StatefulSet or DaemonSet ControllerRevision, or a Job.
+// RevisionKey identifies the pin of one image of one workload revision.
+// Its identity is (Namespace, Owner.Kind, Owner.UID, Owner.Revision,
+// Image); Owner.Name is informative.
 type RevisionKey struct {
 	Namespace string
 	Owner     Owner
@@ -120,15 +121,21 @@ type RevisionKey struct {
 	Image string
 }
 
-// Owner is the workload revision pods belong to.
+// Owner is the workload revision pods belong to: a ReplicaSet or a Job,
+// or one revision of a StatefulSet or DaemonSet.
 type Owner struct {
-	// Kind is the owner's kind (ReplicaSet, ControllerRevision, Job).
+	// Kind is the owner's kind (ReplicaSet, Job, StatefulSet, DaemonSet).
 	Kind string
 	// Name is the owner's name, kept for people reading the store.
 	Name string
 	// UID is the owner's UID: revision pins are keyed by it, so a new
-	// object with the same name starts afresh.
+	// object with the same name starts afresh, and they can be deleted
+	// with the owner.
 	UID string
+	// Revision tells revisions of one owner apart: the pods'
+	// controller-revision-hash label for a StatefulSet or DaemonSet,
+	// empty for a ReplicaSet or Job (each is one revision).
+	Revision string
 }
 
 // Validate reports a key with a missing part.

@@ -264,6 +264,7 @@ func testFirstWriterWins(t *testing.T, f Factory) {
 		revKey("ns", "uid-2", "app:latest"),
 		revKey("ns", "uid-1", "app:1.0"),
 		{Namespace: "ns", Owner: store.Owner{Kind: "Job", Name: "web-uid-1", UID: "uid-1"}, Image: "app:latest"},
+		{Namespace: "ns", Owner: store.Owner{Kind: "ReplicaSet", Name: "web-uid-1", UID: "uid-1", Revision: "5d8f7c9b6"}, Image: "app:latest"},
 	}
 	for _, o := range others {
 		if _, err := s.Revision(t.Context(), o); !errors.Is(err, store.ErrNotFound) {
@@ -328,6 +329,10 @@ func testPrune(t *testing.T, f Factory) {
 	s := open(t, f, 0)
 	keep := revKey("ns", "alive", "app:1")
 	gone := []store.RevisionKey{revKey("ns", "dead", "app:1"), revKey("ns", "dead", "sidecar:2")}
+	// Revisions of one owner are pins of the same owner.
+	deadRev := revKey("ns", "dead", "app:1")
+	deadRev.Owner.Revision = "7f9c"
+	gone = append(gone, deadRev)
 	for _, k := range append([]store.RevisionKey{keep}, gone...) {
 		if _, err := s.PinRevision(t.Context(), k, Digest(k.Image)); err != nil {
 			t.Fatal(err)
