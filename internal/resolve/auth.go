@@ -15,6 +15,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/tagpin/tagpin/internal/imageref"
 )
 
 // registryHost maps a reference's domain to the host that serves it.
@@ -31,6 +33,7 @@ type credential struct {
 	config  authn.AuthConfig
 	id      string // "anonymous" or a hash of the secret material
 	fetched time.Time
+	call    bool // from a per-call keychain (ResolveWith)
 }
 
 func (c *credential) anonymous() bool { return c.id == "anonymous" }
@@ -246,6 +249,49 @@ func (r *Resolver) credential(ctx context.Context, h *host) (*credential, error)
 	h.creds = c
 	h.mu.Unlock()
 	return c, nil
+}
+
+// callCredential returns the credential kc has for host h, or nil when
+// kc is nil or has none.
+func (r *Resolver) callCredential(ctx context.Context, h *host, kc authn.Keychain) (*credential, error) {
+	if kc == nil {
+		return nil, nil
+	}
+	reg, err := name.NewRegistry(h.name, name.WeakValidation)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := authn.Resolve(ctx, kc, reg)
+	if err != nil {
+		return nil, fmt.Errorf("looking up pull secrets for %s: %w", h.name, err)
+	}
+	if auth == authn.Anonymous {
+		return nil, nil
+	}
+	c, err := newCredential(ctx, auth, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("reading pull secrets for %s: %w", h.name, err)
+	}
+	if c.anonymous() {
+		return nil, nil
+	}
+	c.call = true
+	return c, nil
+}
+
+// HasCredential reports whether kc has a credential for a registry ref
+// may be resolved through (its own or a mirror).
+func (r *Resolver) HasCredential(ctx context.Context, ref imageref.Reference, kc authn.Keychain) (bool, error) {
+	for _, name := range append(append([]string(nil), r.opts.mirrors[ref.Domain]...), registryHost(ref.Domain)) {
+		c, err := r.callCredential(ctx, r.host(name), kc)
+		if err != nil {
+			return false, err
+		}
+		if c != nil {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // setAuthorization sets hdr on req when it is not empty.

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/singleflight"
 
@@ -27,6 +28,9 @@ type Result struct {
 	// own registry), or FromReference when the digest was taken from
 	// the reference itself without asking.
 	Registry string
+	// Credentialed is true when a credential from the keychain passed to
+	// ResolveWith (a pod's pull secrets) was used.
+	Credentialed bool
 }
 
 // FromReference is Result.Registry when the digest came from the
@@ -80,6 +84,15 @@ func (r *Resolver) Close() { r.transport.CloseIdleConnections() }
 // the Resolver verifies. Errors are *Error values wrapping one of the
 // Err* classes.
 func (r *Resolver) Resolve(ctx context.Context, ref imageref.Reference) (*Result, error) {
+	return r.ResolveWith(ctx, ref, nil)
+}
+
+// ResolveWith resolves like Resolve, but first looks for a credential in
+// kc (for example a pod's pull secrets). When kc has one for the
+// registry, it is used instead of the Resolver's own and the Result is
+// Credentialed; when it has none, the Resolver's own credentials are
+// used. The credential is only sent to the registry kc gave it for.
+func (r *Resolver) ResolveWith(ctx context.Context, ref imageref.Reference, kc authn.Keychain) (*Result, error) {
 	if ref.Pinned() && !r.opts.verify {
 		return &Result{Reference: ref, Digest: ref.Digest, Registry: FromReference}, nil
 	}
@@ -90,7 +103,7 @@ func (r *Resolver) Resolve(ctx context.Context, ref imageref.Reference) (*Result
 	var err error
 	for _, name := range hosts {
 		var res *Result
-		if res, err = r.resolveAt(ctx, r.host(name), ref); err == nil {
+		if res, err = r.resolveAt(ctx, r.host(name), ref, kc); err == nil {
 			return res, nil
 		}
 		if ctx.Err() != nil {
@@ -117,8 +130,11 @@ func (r *Resolver) host(name string) *host {
 
 // resolveAt resolves ref against one host, sharing the upstream request
 // with concurrent callers for the same reference and credential.
-func (r *Resolver) resolveAt(ctx context.Context, h *host, ref imageref.Reference) (*Result, error) {
-	cred, err := r.credential(ctx, h)
+func (r *Resolver) resolveAt(ctx context.Context, h *host, ref imageref.Reference, kc authn.Keychain) (*Result, error) {
+	cred, err := r.callCredential(ctx, h, kc)
+	if err == nil && cred == nil {
+		cred, err = r.credential(ctx, h)
+	}
 	if err != nil {
 		return nil, r.classify(ref, h, err)
 	}
@@ -149,7 +165,7 @@ func (r *Resolver) resolveAt(ctx context.Context, h *host, ref imageref.Referenc
 				return nil, r.classify(ref, h, res.Err)
 			}
 			m := res.Val.(manifest)
-			out := &Result{Reference: ref, Digest: m.digest, MediaType: m.mediaType, Registry: h.name}
+			out := &Result{Reference: ref, Digest: m.digest, MediaType: m.mediaType, Registry: h.name, Credentialed: cred.call}
 			if r.opts.platform != nil {
 				out.Platform = r.opts.platform.String()
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/tagpin/tagpin/internal/imageref"
@@ -30,10 +31,14 @@ const fallbackBudget = time.Second
 // Query is one resolution.
 type Query struct {
 	Ref imageref.Reference
-	// Scope is where the result is recorded and where a fallback is
-	// looked up: store.Public for anonymous resolutions, the namespace
-	// when its pull secrets were used.
-	Scope store.Scope
+	// Namespace and PullSecrets are the namespace a pod is in and its
+	// pull secrets. When PullSecrets holds a credential for the
+	// reference's registry, the digest is learned with it and belongs to
+	// the namespace's scope: recorded there, and a fallback only comes
+	// from there (or from the public scope). Otherwise the scope is
+	// public.
+	Namespace   string
+	PullSecrets authn.Keychain
 	// DryRun resolves and falls back as usual but records nothing.
 	DryRun bool
 }
@@ -43,6 +48,8 @@ type Result struct {
 	Ref    imageref.Reference
 	Digest digest.Digest
 	From   From
+	// Scope is the scope the digest belongs to.
+	Scope store.Scope
 	// Resolved is the resolver's answer (nil for a fallback).
 	Resolved *resolve.Result
 	// Verified is when the digest was last confirmed by the registry: now,
@@ -96,18 +103,22 @@ func Key(ref imageref.Reference, scope store.Scope) store.TagKey {
 	return store.TagKey{Registry: ref.Domain, Repository: ref.Path, Tag: ref.Tag, Scope: scope}
 }
 
-// Resolve resolves q.Ref. On success the digest is recorded (unless
-// q.DryRun, or the result is for one platform, whose digest is not the
-// tag's). When the registry is unavailable and the store knows the tag
-// in q.Scope, the result is that digest, From FromFallback. Any other
+// Resolve resolves q.Ref. On success the digest is recorded in its scope
+// (unless q.DryRun, or the result is for one platform, whose digest is
+// not the tag's). When the registry is unavailable and the store knows
+// the tag in the query's scope, the result is that digest, From
+// FromFallback. Any other
 // error is returned as the resolver's *resolve.Error: not found and
 // unauthorized never fall back.
 func (t *Tracker) Resolve(ctx context.Context, q Query) (*Result, error) {
-	res, err := t.resolver.Resolve(ctx, q.Ref)
+	res, err := t.resolver.ResolveWith(ctx, q.Ref, q.PullSecrets)
 	if err != nil {
 		return t.fallback(ctx, q, err)
 	}
 	out := &Result{Ref: q.Ref, Digest: res.Digest, From: FromRegistry, Resolved: res, Verified: t.now()}
+	if res.Credentialed {
+		out.Scope = store.Scope(q.Namespace)
+	}
 	if res.Registry == resolve.FromReference {
 		out.From = FromReference
 		return out, nil
@@ -115,7 +126,7 @@ func (t *Tracker) Resolve(ctx context.Context, q Query) (*Result, error) {
 	if t.store == nil || q.DryRun || res.Platform != "" || !q.Ref.HasTag() {
 		return out, nil
 	}
-	out.Observation, out.RecordErr = t.store.Observe(ctx, Key(q.Ref, q.Scope), res.Digest, out.Verified, t.source)
+	out.Observation, out.RecordErr = t.store.Observe(ctx, Key(q.Ref, out.Scope), res.Digest, out.Verified, t.source)
 	if out.RecordErr != nil {
 		out.RecordErr = fmt.Errorf("recording %s: %w", q.Ref, out.RecordErr)
 	}
@@ -133,20 +144,37 @@ func (t *Tracker) fallback(ctx context.Context, q Query, resolveErr error) (*Res
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), fallbackBudget)
 		defer cancel()
 	}
-	tag, err := t.store.Tag(ctx, Key(q.Ref, q.Scope))
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("%w (and no last-known digest for it)", resolveErr)
+	// The scope the registry would have answered in: the namespace's
+	// when its pull secrets hold a credential for the registry. Public
+	// records were learned without credentials; anyone may have them.
+	scopes := []store.Scope{store.Public}
+	if q.PullSecrets != nil && q.Namespace != "" {
+		has, err := t.resolver.HasCredential(ctx, q.Ref, q.PullSecrets)
+		if err != nil {
+			return nil, fmt.Errorf("%w (and the pull secrets could not be read: %w)", resolveErr, err)
 		}
-		return nil, fmt.Errorf("%w (and the last-known digest could not be read: %w)", resolveErr, err)
+		if has {
+			scopes = []store.Scope{store.Scope(q.Namespace), store.Public}
+		}
 	}
-	return &Result{
-		Ref:         q.Ref,
-		Digest:      tag.Current(),
-		From:        FromFallback,
-		Verified:    tag.Verified(),
-		Unavailable: resolveErr,
-	}, nil
+	for _, scope := range scopes {
+		tag, err := t.store.Tag(ctx, Key(q.Ref, scope))
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w (and the last-known digest could not be read: %w)", resolveErr, err)
+		}
+		return &Result{
+			Ref:         q.Ref,
+			Digest:      tag.Current(),
+			From:        FromFallback,
+			Scope:       scope,
+			Verified:    tag.Verified(),
+			Unavailable: resolveErr,
+		}, nil
+	}
+	return nil, fmt.Errorf("%w (and no last-known digest for it)", resolveErr)
 }
 
 // Resolver returns the resolver the Tracker resolves with.

@@ -126,11 +126,7 @@ func TestFallback(t *testing.T) {
 				t.Errorf("WithoutFallback: err = %v, want unavailable", err)
 			}
 
-			// Another scope has no last-known digest.
-			_, err = tr.Resolve(t.Context(), track.Query{Ref: ref, Scope: "team-b"})
-			if !errors.Is(err, resolve.ErrUnavailable) {
-				t.Errorf("fallback in another scope: err = %v, want unavailable", err)
-			}
+
 		})
 	}
 }
@@ -203,5 +199,65 @@ func TestDryRunAndPlatformRecordNothing(t *testing.T) {
 	}
 	if _, err := st.Tag(t.Context(), track.Key(pinned, store.Public)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("after a pinned reference: Tag err = %v, want not found", err)
+	}
+}
+
+// hostKeychain holds one credential per registry host, like a pod's pull
+// secrets.
+type hostKeychain map[string]authn.Authenticator
+
+func (k hostKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	if a, ok := k[r.RegistryStr()]; ok {
+		return a, nil
+	}
+	return authn.Anonymous, nil
+}
+
+func TestScopes(t *testing.T) {
+	reg, st, _, tr := setup(t)
+	d := reg.PushImage(t, "private:1.0")
+	ref := parse(t, reg.Ref("private:1.0"))
+	secret := hostKeychain{reg.Addr(): &authn.Basic{Username: "team", Password: "secret"}}
+
+	// Learned with team-a's pull secret: recorded in team-a only.
+	res, err := tr.Resolve(t.Context(), track.Query{Ref: ref, Namespace: "team-a", PullSecrets: secret})
+	if err != nil || res.Scope != "team-a" || res.Digest != d {
+		t.Fatalf("with team-a's secret: %+v, %v; want %s in scope team-a", res, err, d)
+	}
+	if _, err := st.Tag(t.Context(), track.Key(ref, "team-a")); err != nil {
+		t.Errorf("team-a record: %v", err)
+	}
+	if _, err := st.Tag(t.Context(), track.Key(ref, store.Public)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("public record after a credentialed resolution: err = %v, want not found", err)
+	}
+	// A namespace without a secret for the registry resolves publicly.
+	if res, err := tr.Resolve(t.Context(), track.Query{Ref: ref, Namespace: "team-c", PullSecrets: hostKeychain{}}); err != nil || res.Scope != store.Public {
+		t.Errorf("without a secret: %+v, %v; want the public scope", res, err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// During an outage each scope falls back to its own record only.
+	reg2, _, _, tr2 := setup(t)
+	reg2.PushImage(t, "private:1.0")
+	ref2 := parse(t, reg2.Ref("private:1.0"))
+	secret2 := hostKeychain{reg2.Addr(): &authn.Basic{Username: "team", Password: "secret"}}
+	if _, err := tr2.Resolve(t.Context(), track.Query{Ref: ref2, Namespace: "team-a", PullSecrets: secret2}); err != nil {
+		t.Fatal(err)
+	}
+	reg2.SetFault(registrytest.Unavailable)
+	res, err = tr2.Resolve(t.Context(), track.Query{Ref: ref2, Namespace: "team-a", PullSecrets: secret2})
+	if err != nil || res.From != track.FromFallback || res.Scope != "team-a" {
+		t.Errorf("team-a during an outage: %+v, %v; want a fallback from team-a", res, err)
+	}
+	for _, q := range []track.Query{
+		{Ref: ref2, Namespace: "team-b", PullSecrets: secret2},
+		{Ref: ref2, Namespace: "team-b"},
+		{Ref: ref2},
+	} {
+		if res, err := tr2.Resolve(t.Context(), q); !errors.Is(err, resolve.ErrUnavailable) {
+			t.Errorf("namespace %q (secrets: %v) during an outage: %+v, %v; want unavailable, not team-a's digest", q.Namespace, q.PullSecrets != nil, res, err)
+		}
 	}
 }
