@@ -126,7 +126,6 @@ func TestFallback(t *testing.T) {
 				t.Errorf("WithoutFallback: err = %v, want unavailable", err)
 			}
 
-
 		})
 	}
 }
