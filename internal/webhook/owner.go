@@ -1,0 +1,27 @@
+package webhook
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tagpin/tagpin/internal/store"
+)
+
+// revisionOwner returns the workload revision pod belongs to, or false
+// for a bare pod (or one whose controller is not a workload tagpin knows
+// revisions of).
+func revisionOwner(pod *corev1.Pod) (store.Owner, bool) {
+	ref := metav1.GetControllerOf(pod)
+	if ref == nil || ref.UID == "" {
+		return store.Owner{}, false
+	}
+	o := store.Owner{Kind: ref.Kind, Name: ref.Name, UID: string(ref.UID)}
+	switch ref.Kind {
+	case "ReplicaSet", "Job":
+		return o, true
+	case "StatefulSet", "DaemonSet":
+		o.Revision = pod.Labels["controller-revision-hash"]
+		return o, o.Revision != ""
+	}
+	return store.Owner{}, false
+}
