@@ -148,6 +148,7 @@ func (a *repoAuth) refresh(ctx context.Context, seen uint64, fetch func(context.
 type host struct {
 	name   string // host[:port]
 	scheme string // "https" or "http"
+	health health
 
 	mu    sync.Mutex
 	chal  *challenge

@@ -83,6 +83,9 @@ func (r *Resolver) classify(ref imageref.Reference, h *host, err error) error {
 		te *transport.Error
 	)
 	switch {
+	case errors.Is(err, errHostDown):
+		e.Class, e.Detail = ErrUnavailable, fmt.Sprintf("%s failed recently and a request checking whether it is back is under way", h.name)
+		e.Hint = "retry later"
 	case errors.As(err, &be):
 		e.Class, e.Detail = ErrBlocked, be.Error()
 		e.Hint = fmt.Sprintf("if %s is a registry you trust, allow it with --allow-registry %s", h.name, h.name)

@@ -52,7 +52,7 @@ func (e *statusError) transient() bool {
 // fetch asks h for ref's manifest digest: one HEAD with the Accept list,
 // a GET only when the digest header is missing or a platform is wanted.
 // It retries transient failures only while the context's budget allows.
-func (r *Resolver) fetch(ctx context.Context, h *host, ref imageref.Reference, cred *credential) (manifest, error) {
+func (r *Resolver) fetch(ctx context.Context, h *host, ref imageref.Reference, cred *credential, attempts int) (manifest, error) {
 	target := ref.Tag
 	if ref.Digest != "" {
 		target = ref.Digest.String()
@@ -99,7 +99,7 @@ func (r *Resolver) fetch(ctx context.Context, h *host, ref imageref.Reference, c
 			}
 			attempt--
 			continue
-		case !isTransient(err) || attempt >= r.opts.attempts:
+		case !isTransient(err) || attempt >= attempts:
 			return manifest{}, err
 		}
 		if werr := wait(ctx, backoff(attempt, err)); werr != nil {

@@ -130,7 +130,16 @@ func (r *Resolver) host(name string) *host {
 
 // resolveAt resolves ref against one host, sharing the upstream request
 // with concurrent callers for the same reference and credential.
-func (r *Resolver) resolveAt(ctx context.Context, h *host, ref imageref.Reference, kc authn.Keychain) (*Result, error) {
+func (r *Resolver) resolveAt(ctx context.Context, h *host, ref imageref.Reference, kc authn.Keychain) (res *Result, err error) {
+	probe, ok := h.health.admit()
+	if !ok {
+		return nil, r.classify(ref, h, errHostDown)
+	}
+	attempts := r.opts.attempts
+	if probe {
+		attempts = 1 // a probe of a failing registry answers fast
+	}
+	defer func() { h.health.settle(probe, errors.Is(ctx.Err(), context.Canceled), err) }()
 	cred, err := r.callCredential(ctx, h, kc)
 	if err == nil && cred == nil {
 		cred, err = r.credential(ctx, h)
@@ -152,7 +161,7 @@ func (r *Resolver) resolveAt(ctx context.Context, h *host, ref imageref.Referenc
 				fctx, cancel = context.WithDeadline(fctx, d)
 				defer cancel()
 			}
-			return r.fetch(fctx, h, ref, cred)
+			return r.fetch(fctx, h, ref, cred, attempts)
 		})
 		select {
 		case res := <-ch:

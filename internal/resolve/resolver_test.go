@@ -557,3 +557,44 @@ func TestResolveWithCallKeychain(t *testing.T) {
 		}
 	}
 }
+
+func TestDownRegistryFailsFastWhileAProbeIsInFlight(t *testing.T) {
+	t.Parallel()
+	reg := registrytest.New(t)
+	d2 := reg.PushImage(t, "app:2")
+	reg.PushImage(t, "app:1")
+	r := newResolver(reg, resolve.WithTimeout(time.Minute))
+
+	reg.SetFault(registrytest.Unavailable)
+	if _, err := r.Resolve(t.Context(), mustParse(t, reg.Ref("app:1"))); !errors.Is(err, resolve.ErrUnavailable) {
+		t.Fatalf("503: err = %v, want unavailable", err)
+	}
+	// The registry is back but slow: the first request probes it.
+	reg.SetFault(registrytest.NoFault)
+	reg.Hold()
+	reg.ResetCounts()
+	probe := make(chan error, 1)
+	go func() {
+		_, err := r.Resolve(context.Background(), mustParse(t, reg.Ref("app:1")))
+		probe <- err
+	}()
+	for reg.Counts().Head == 0 {
+		runtime.Gosched()
+	}
+	// Meanwhile others fail at once, without a request.
+	_, err := r.Resolve(t.Context(), mustParse(t, reg.Ref("app:2")))
+	if !errors.Is(err, resolve.ErrUnavailable) || !strings.Contains(err.Error(), "failed recently") {
+		t.Errorf("while the probe is in flight: err = %v, want unavailable saying the registry failed recently", err)
+	}
+	if n := reg.Counts().Total(); n != 1 {
+		t.Errorf("%d requests while the probe is in flight, want only the probe's", n)
+	}
+	reg.Release()
+	if err := <-probe; err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	// The probe's answer marked the registry up.
+	if res := resolveOK(t, r, reg.Ref("app:2")); res.Digest != d2 {
+		t.Errorf("after the probe: %s, want %s", res.Digest, d2)
+	}
+}
