@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/singleflight"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -49,6 +50,9 @@ type Handler struct {
 	metrics *Metrics
 	log     *slog.Logger
 	now     func() time.Time
+	// pins coalesces the first pods of a revision: one resolution and
+	// one pin write however many pods arrive before the pin exists.
+	pins singleflight.Group
 }
 
 var _ admission.Handler = (*Handler)(nil)
@@ -257,19 +261,39 @@ func (h *Handler) resolveAll(ctx context.Context, namespace string, pod *corev1.
 					h.storeError("revision", err)
 				}
 			}
-			h.resolveOne(ctx, namespace, kc, o, dryRun)
-			if o.err != nil || !writePins {
+			if !writePins {
+				h.resolveOne(ctx, namespace, kc, o, dryRun)
 				return
 			}
-			d, err := h.store.PinRevision(ctx, key, o.digest)
-			if err != nil {
-				h.storeError("pin-revision", err)
-				return
+			// The pods of a new revision arrive together: the first one
+			// resolves and writes the pin, the others wait for it.
+			flightKey := strings.Join([]string{key.Namespace, key.Owner.Kind, key.Owner.UID, key.Owner.Revision, key.Image}, "\x00")
+			ran := false
+			v, _, _ := h.pins.Do(flightKey, func() (any, error) {
+				ran = true
+				first := *o
+				h.resolveOne(ctx, namespace, kc, &first, dryRun)
+				if first.err != nil {
+					return first, nil
+				}
+				d, err := h.store.PinRevision(ctx, key, first.digest)
+				if err != nil {
+					h.storeError("pin-revision", err)
+					return first, nil
+				}
+				if d != first.digest {
+					// Another replica of the webhook was first.
+					first.digest, first.source = d, "revision"
+				}
+				return first, nil
+			})
+			got := v.(outcome)
+			got.image, got.ref = o.image, o.ref
+			if !ran && got.err == nil {
+				// Another pod's resolution: this pod reports the pin.
+				got.source, got.warning, got.moved = "revision", "", nil
 			}
-			if d != o.digest {
-				// Another pod of the revision was first: use its digest.
-				o.digest, o.source = d, "revision"
-			}
+			*o = got
 		})
 	}
 	wg.Wait()

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"regexp"
+	goruntime "runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -417,4 +419,30 @@ type lazySecrets func() staticSecrets
 
 func (l lazySecrets) Keychain(ctx context.Context, ns string, p *corev1.Pod) (authn.Keychain, error) {
 	return l().Keychain(ctx, ns, p)
+}
+
+func TestBurstOfOneRevisionMakesOneRequest(t *testing.T) {
+	e := newEnv(t, webhook.DefaultConfig())
+	d := e.reg.PushImage(t, "app:latest")
+	ref := e.reg.Ref("app:latest")
+	e.reg.ResetCounts()
+	// Hold the registry so that every pod arrives before the first
+	// resolution ends.
+	e.reg.Hold()
+	var wg sync.WaitGroup
+	got := make([]*corev1.Pod, 64)
+	for i := range got {
+		wg.Go(func() { _, got[i] = e.admit(t, pod("rs-burst", ref)) })
+	}
+	for e.reg.Counts().Head == 0 {
+		goruntime.Gosched()
+	}
+	e.reg.Release()
+	wg.Wait()
+	for _, p := range got {
+		wantImages(t, p, ref+"@"+d.String())
+	}
+	if c := e.reg.Counts(); c.Total() != 1 {
+		t.Errorf("64 pods of one new ReplicaSet made %d registry requests (%+v), want 1", c.Total(), c)
+	}
 }
