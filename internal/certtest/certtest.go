@@ -1,5 +1,6 @@
 // Package certtest writes a throwaway CA and a serving certificate for
-// loopback, for tests and benchmarks that run the webhook over TLS.
+// loopback, for tests, benchmarks and the demo, which run the webhook
+// over TLS.
 package certtest
 
 import (
@@ -22,9 +23,18 @@ import (
 // certificate in PEM: the caBundle of a webhook configuration.
 func Write(t testing.TB, dir string) []byte {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := WriteFiles(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return ca
+}
+
+// WriteFiles is Write for callers without a testing.TB.
+func WriteFiles(dir string) ([]byte, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
 	}
 	now := time.Now()
 	caTmpl := &x509.Certificate{
@@ -34,15 +44,15 @@ func Write(t testing.TB, dir string) []byte {
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	ca, err := x509.ParseCertificate(caDER)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "tagpin"},
@@ -52,22 +62,22 @@ func Write(t testing.TB, dir string) []byte {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	for name, block := range map[string]*pem.Block{
 		"tls.crt": {Type: "CERTIFICATE", Bytes: der},
 		"tls.key": {Type: "EC PRIVATE KEY", Bytes: keyDER},
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), nil
 }

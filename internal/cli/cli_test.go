@@ -33,6 +33,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	os.Setenv("DOCKER_CONFIG", dir)
+	// Nor write the developer's store: the default store lives here.
+	os.Setenv("XDG_CACHE_HOME", dir)
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -11,12 +11,13 @@ import (
 
 	"github.com/tagpin/tagpin/internal/imageref"
 	"github.com/tagpin/tagpin/internal/pin"
-	"github.com/tagpin/tagpin/internal/resolve"
+	"github.com/tagpin/tagpin/internal/track"
 )
 
 func newPinCommand(stdio IO) *cobra.Command {
 	var (
 		reg         registryFlags
+		st          storeFlags
 		opts        pin.Options
 		output      string
 		diff        bool
@@ -65,7 +66,8 @@ failed, 2 when --check found drift.`,
 			if err != nil {
 				return err
 			}
-			defer r.Close()
+			tr, closeAll := st.tracker(r, stdio.Err)
+			defer closeAll()
 			opts.Stdin, opts.Stdout = stdio.In, stdio.Out
 			opts.Concurrency = concurrency
 			if diff {
@@ -74,7 +76,7 @@ failed, 2 when --check found drift.`,
 			if isTerminal(stdio.Err) && output != "json" {
 				opts.Progress = stdio.Err
 			}
-			report, err := pin.Run(cmd.Context(), args, resolveFunc(r), opts)
+			report, err := pin.Run(cmd.Context(), args, resolveFunc(tr, &warnOnce{w: stdio.Err}), opts)
 			if err != nil {
 				return err
 			}
@@ -95,6 +97,7 @@ failed, 2 when --check found drift.`,
 		},
 	}
 	reg.register(cmd.Flags())
+	st.registerRecord(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.Update, "update", false, "also refresh existing pins whose tag now points at another digest")
 	cmd.Flags().BoolVar(&opts.Check, "check", false, "change nothing; exit 2 when any reference is unpinned or stale")
 	cmd.Flags().BoolVar(&diff, "diff", false, "print a unified diff of the changes instead of writing files")
@@ -103,12 +106,13 @@ failed, 2 when --check found drift.`,
 	return cmd
 }
 
-func resolveFunc(r *resolve.Resolver) pin.ResolveFunc {
+func resolveFunc(tr *track.Tracker, warn *warnOnce) pin.ResolveFunc {
 	return func(ctx context.Context, ref imageref.Reference) (digest.Digest, error) {
-		res, err := r.Resolve(ctx, ref)
+		res, err := tr.Resolve(ctx, track.Query{Ref: ref})
 		if err != nil {
 			return "", err
 		}
+		warn.warn(res.RecordErr)
 		return res.Digest, nil
 	}
 }

@@ -28,12 +28,18 @@ type registryFlags struct {
 func (f *registryFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.platform, "platform", "", "resolve multi-platform tags to this platform's manifest (os/arch[/variant]) instead of the index")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "time limit for resolving one reference, retries included")
-	fs.StringSliceVar(&f.allow, "allow-registry", nil, "registry host[:port] that may be on a loopback, private or link-local address (repeatable)")
-	fs.StringSliceVar(&f.insecure, "insecure-registry", nil, "registry host[:port] to reach over plain HTTP (repeatable)")
-	fs.StringArrayVar(&f.mirrors, "mirror", nil, "resolve a registry's references through a mirror, REGISTRY=MIRROR, e.g. docker.io=registry.internal:5000 (repeatable)")
+	f.registerServer(fs)
 	fs.StringVarP(&f.username, "username", "u", "", "username for --auth-registry (with --password-stdin)")
 	fs.BoolVar(&f.passwordStdin, "password-stdin", false, "read the password or token for --auth-registry from stdin")
 	fs.StringVar(&f.authRegistry, "auth-registry", "", "registry host[:port] that --username and --password-stdin are for")
+}
+
+// registerServer registers the flags a long-running server takes: no
+// per-run credentials or platform.
+func (f *registryFlags) registerServer(fs *pflag.FlagSet) {
+	fs.StringSliceVar(&f.allow, "allow-registry", nil, "registry host[:port] that may be on a loopback, private or link-local address (repeatable)")
+	fs.StringSliceVar(&f.insecure, "insecure-registry", nil, "registry host[:port] to reach over plain HTTP (repeatable)")
+	fs.StringArrayVar(&f.mirrors, "mirror", nil, "resolve a registry's references through a mirror, REGISTRY=MIRROR, e.g. docker.io=registry.internal:5000 (repeatable)")
 }
 
 // resolver builds a resolver from the flags. stdin is read for

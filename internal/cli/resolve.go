@@ -9,6 +9,7 @@ import (
 
 	"github.com/tagpin/tagpin/internal/imageref"
 	"github.com/tagpin/tagpin/internal/resolve"
+	"github.com/tagpin/tagpin/internal/track"
 )
 
 // resolved is one line of `tagpin resolve -o json`.
@@ -25,6 +26,7 @@ type resolved struct {
 func newResolveCommand(stdio IO) *cobra.Command {
 	var (
 		reg    registryFlags
+		st     storeFlags
 		output string
 		verify bool
 	)
@@ -49,8 +51,9 @@ the exit status is 1 when any failed.`,
 			if err != nil {
 				return err
 			}
-			defer r.Close()
-			results := resolveAll(cmd.Context(), r, args)
+			tr, closeAll := st.tracker(r, stdio.Err)
+			defer closeAll()
+			results := resolveAll(cmd.Context(), tr, &warnOnce{w: stdio.Err}, args)
 			failed := 0
 			for _, res := range results {
 				if res.Error != "" {
@@ -74,13 +77,14 @@ the exit status is 1 when any failed.`,
 		},
 	}
 	reg.register(cmd.Flags())
+	st.registerRecord(cmd.Flags())
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().BoolVar(&verify, "verify", false, "check that references already carrying a digest exist in the registry")
 	return cmd
 }
 
 // resolveAll resolves refs concurrently and returns results in order.
-func resolveAll(ctx context.Context, r *resolve.Resolver, refs []string) []resolved {
+func resolveAll(ctx context.Context, tr *track.Tracker, warn *warnOnce, refs []string) []resolved {
 	out := make([]resolved, len(refs))
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
@@ -94,18 +98,19 @@ func resolveAll(ctx context.Context, r *resolve.Resolver, refs []string) []resol
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			res, err := r.Resolve(ctx, ref)
+			res, err := tr.Resolve(ctx, track.Query{Ref: ref})
 			if err != nil {
 				out[i].Error = err.Error()
 				return
 			}
+			warn.warn(res.RecordErr)
 			out[i] = resolved{
 				Reference: s,
 				Pinned:    res.Pinned(),
 				Digest:    res.Digest.String(),
-				MediaType: res.MediaType,
-				Platform:  res.Platform,
-				Source:    res.Registry,
+				MediaType: res.Resolved.MediaType,
+				Platform:  res.Resolved.Platform,
+				Source:    res.Resolved.Registry,
 			}
 		})
 	}

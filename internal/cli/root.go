@@ -65,7 +65,7 @@ as written.`,
 	root.SetIn(stdio.In)
 	root.SetOut(stdio.Out)
 	root.SetErr(stdio.Err)
-	root.AddCommand(newResolveCommand(stdio), newPinCommand(stdio))
+	root.AddCommand(newResolveCommand(stdio), newPinCommand(stdio), newHistoryCommand(stdio), newWebhookCommand(stdio))
 	return root
 }
 

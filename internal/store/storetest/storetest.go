@@ -284,7 +284,7 @@ func testConcurrentPins(t *testing.T, f Factory) {
 	for i := range writers {
 		wg.Go(func() {
 			<-start
-			results[i], errs[i] = s.PinRevision(context.Background(), k, Digest(fmt.Sprint("writer", i)))
+			results[i], errs[i] = s.PinRevision(t.Context(), k, Digest(fmt.Sprint("writer", i)))
 		})
 	}
 	close(start)
@@ -310,7 +310,7 @@ func testConcurrentObserve(t *testing.T, f Factory) {
 		wg.Go(func() {
 			key := Key("app", fmt.Sprint("t", i))
 			for r := range rounds {
-				if _, err := s.Observe(context.Background(), key, Digest(fmt.Sprint(i, r)), at(r), store.SourceAdmission); err != nil {
+				if _, err := s.Observe(t.Context(), key, Digest(fmt.Sprint(i, r)), at(r), store.SourceAdmission); err != nil {
 					t.Errorf("Observe(%s): %v", key, err)
 				}
 			}

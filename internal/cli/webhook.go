@@ -1,0 +1,296 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/tagpin/tagpin/internal/resolve"
+	"github.com/tagpin/tagpin/internal/store"
+	"github.com/tagpin/tagpin/internal/store/boltstore"
+	"github.com/tagpin/tagpin/internal/store/kubestore"
+	"github.com/tagpin/tagpin/internal/track"
+	"github.com/tagpin/tagpin/internal/webhook"
+)
+
+type webhookFlags struct {
+	reg            registryFlags
+	port           int
+	host           string
+	certDir        string
+	certName       string
+	keyName        string
+	mode           string
+	pinScope       string
+	resolveTags    bool
+	include        []string
+	exclude        []string
+	resolveTimeout time.Duration
+	namespace      string
+	storeSpec      string
+	maxMoves       int
+	kubeconfig     string
+	kubeContext    string
+	metricsAddr    string
+	healthAddr     string
+}
+
+func newWebhookCommand(stdio IO) *cobra.Command {
+	var f webhookFlags
+	cmd := &cobra.Command{
+		Use:   "webhook",
+		Short: "Serve the mutating admission webhook that pins Pod images",
+		Long: `Webhook serves a mutating admission webhook for Pods over TLS at /mutate.
+It pins containers, init containers, ephemeral containers and image volumes
+to name:tag@sha256:…, gives the pods of one workload revision the same
+digest (--pin-scope=revision), and falls back to the last-known digest when
+the registry is unavailable.
+
+Without a cluster connection (no --kubeconfig and not running in a pod) it
+still serves, with the bolt store, the mounted docker config
+(DOCKER_CONFIG) as its only credentials, and no events.`,
+		Example: `  tagpin webhook --cert-dir /certs --store bolt:/var/lib/tagpin/store.db
+  tagpin webhook --kubeconfig ~/.kube/config --store kubernetes --mode enforce --exclude ':latest$'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runWebhook(cmd.Context(), &f, stdio)
+		},
+	}
+	fs := cmd.Flags()
+	f.reg.registerServer(fs)
+	fs.IntVar(&f.port, "port", 9443, "port the webhook serves on")
+	fs.StringVar(&f.host, "bind-address", "", "address the webhook serves on (default all)")
+	fs.StringVar(&f.certDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory holding the serving certificate and key; reloaded when they change")
+	fs.StringVar(&f.certName, "cert-name", "tls.crt", "certificate file name in --cert-dir")
+	fs.StringVar(&f.keyName, "key-name", "tls.key", "key file name in --cert-dir")
+	fs.StringVar(&f.mode, "mode", string(webhook.ModeMutate), "mutate (pin what can be pinned), enforce (also deny pods with tags that cannot be pinned) or audit (change nothing, warn)")
+	fs.StringVar(&f.pinScope, "pin-scope", string(webhook.PinRevision), "revision (pods of one ReplicaSet, StatefulSet or DaemonSet revision, or Job share digests) or pod (every pod resolves afresh)")
+	fs.BoolVar(&f.resolveTags, "resolve-tags", true, "resolve tags at all; false passes every pod unchanged")
+	fs.StringArrayVar(&f.include, "include", nil, "only pin images whose registry/repository:tag matches this regular expression (repeatable)")
+	fs.StringArrayVar(&f.exclude, "exclude", nil, "never pin images whose registry/repository:tag matches this regular expression, e.g. ':latest$' (repeatable)")
+	fs.DurationVar(&f.resolveTimeout, "resolve-timeout", 2*time.Second, "time limit for the resolutions of one admission; past it the last-known digest is used or the image is left as is")
+	fs.StringVar(&f.namespace, "namespace", "", "the webhook's own namespace, never touched (default $POD_NAMESPACE); kube-system is never touched either")
+	fs.StringVar(&f.storeSpec, "store", "bolt:", "bolt:PATH (a file; bolt: alone means $XDG_CACHE_HOME/tagpin/webhook.db) or kubernetes (custom resources shared by replicas)")
+	fs.IntVar(&f.maxMoves, "max-moves", store.DefaultMaxMoves, "moves kept per tag in the store")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file; without it, the in-cluster config when running in a pod, else no cluster connection")
+	fs.StringVar(&f.kubeContext, "context", "", "kubeconfig context to use")
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address serving Prometheus metrics at /metrics (0 disables)")
+	fs.StringVar(&f.healthAddr, "health-probe-bind-address", ":8081", "address serving /healthz and /readyz (0 disables)")
+	return cmd
+}
+
+func (f *webhookFlags) config() (webhook.Config, error) {
+	cfg := webhook.DefaultConfig()
+	cfg.Mode = webhook.Mode(f.mode)
+	cfg.PinScope = webhook.PinScope(f.pinScope)
+	cfg.ResolveTags = f.resolveTags
+	cfg.ResolveTimeout = f.resolveTimeout
+	own := f.namespace
+	if own == "" {
+		own = os.Getenv("POD_NAMESPACE")
+	}
+	if own != "" {
+		cfg.SkipNamespaces = append(cfg.SkipNamespaces, own)
+	}
+	for _, list := range []struct {
+		flag string
+		in   []string
+		out  *[]*regexp.Regexp
+	}{{"--include", f.include, &cfg.Include}, {"--exclude", f.exclude, &cfg.Exclude}} {
+		for _, s := range list.in {
+			re, err := regexp.Compile(s)
+			if err != nil {
+				return cfg, fmt.Errorf("%s %q: %w", list.flag, s, err)
+			}
+			*list.out = append(*list.out, re)
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+// restConfig returns the cluster connection, or nil when there is none.
+func (f *webhookFlags) restConfig() (*rest.Config, error) {
+	if f.kubeconfig == "" && f.kubeContext == "" {
+		if os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
+			return nil, nil
+		}
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("in-cluster config: %w", err)
+		}
+		return cfg, nil
+	}
+	return kubeConfig(f.kubeconfig, f.kubeContext)
+}
+
+// kubeConfig loads a kubeconfig the way kubectl does: the file (or
+// $KUBECONFIG, or ~/.kube/config) and the context (or the current one).
+func kubeConfig(path, context string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = path
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading the kubeconfig: %w; pass --kubeconfig and --context", err)
+	}
+	return cfg, nil
+}
+
+func (f *webhookFlags) openStore(ctx context.Context, cfg *rest.Config) (store.Store, error) {
+	kind, path, _ := strings.Cut(f.storeSpec, ":")
+	switch kind {
+	case "bolt":
+		if path == "" {
+			dir, err := os.UserCacheDir()
+			if err != nil {
+				return nil, fmt.Errorf("finding the default store: %w; pass --store bolt:PATH", err)
+			}
+			path = filepath.Join(dir, "tagpin", "webhook.db")
+		}
+		return boltstore.Open(path, boltstore.WithMaxMoves(f.maxMoves))
+	case "kubernetes":
+		if cfg == nil {
+			return nil, errors.New("--store kubernetes needs a cluster connection: pass --kubeconfig or run in a pod")
+		}
+		return kubestore.New(ctx, cfg, kubestore.WithMaxMoves(f.maxMoves))
+	}
+	return nil, fmt.Errorf("--store %q: use bolt:PATH or kubernetes", f.storeSpec)
+}
+
+func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
+	log := slog.New(slog.NewJSONHandler(stdio.Err, nil))
+	ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
+
+	cfg, err := f.config()
+	if err != nil {
+		return err
+	}
+	restCfg, err := f.restConfig()
+	if err != nil {
+		return err
+	}
+	r, err := f.reg.resolver(nil, resolve.WithTimeout(f.resolveTimeout))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	st, err := f.openStore(ctx, restCfg)
+	if err != nil {
+		return fmt.Errorf("opening the store: %w", err)
+	}
+	defer st.Close()
+
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	opts := []webhook.Option{webhook.WithMetrics(webhook.NewMetrics(promReg)), webhook.WithLogger(log)}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, ctx := errgroup.WithContext(ctx)
+	ready := func() error { return nil }
+	if restCfg != nil {
+		c, err := cache.New(restCfg, cache.Options{Scheme: clientgoscheme.Scheme})
+		if err != nil {
+			return fmt.Errorf("connecting to the cluster: %w", err)
+		}
+		// Informers for what admission reads: no API call per request.
+		for _, obj := range []client.Object{&corev1.Secret{}, &corev1.ServiceAccount{}} {
+			if _, err := c.GetInformer(ctx, obj); err != nil {
+				return fmt.Errorf("watching %T: %w (the webhook needs list and watch on secrets and serviceaccounts)", obj, err)
+			}
+		}
+		g.Go(func() error { return c.Start(ctx) })
+		if !c.WaitForCacheSync(ctx) {
+			return errors.New("the secret and service account caches did not sync; check the webhook's RBAC (list, watch secrets and serviceaccounts)")
+		}
+		opts = append(opts, webhook.WithPullSecrets(&webhook.ClusterPullSecrets{Reader: c}))
+
+		core, err := typedcorev1.NewForConfig(restCfg)
+		if err != nil {
+			return err
+		}
+		broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: core.Events("")})
+		defer broadcaster.Shutdown()
+		opts = append(opts, webhook.WithEvents(broadcaster.NewRecorder(runtime.NewScheme(), corev1.EventSource{Component: "tagpin"})))
+	}
+	h, err := webhook.NewHandler(cfg, track.New(r, st, store.SourceAdmission), st, opts...)
+	if err != nil {
+		return err
+	}
+
+	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
+		Host: f.host, Port: f.port, CertDir: f.certDir, CertName: f.certName, KeyName: f.keyName,
+	})
+	srv.Register("/mutate", &ctrlwebhook.Admission{Handler: h})
+	g.Go(func() error { return srv.Start(ctx) })
+	ready = func() error { return srv.StartedChecker()(nil) }
+
+	if f.metricsAddr != "0" && f.metricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(promReg, promhttp.HandlerOpts{}))
+		g.Go(func() error { return serveHTTP(ctx, f.metricsAddr, mux) })
+	}
+	if f.healthAddr != "0" && f.healthAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+			if err := ready(); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ok")
+		})
+		g.Go(func() error { return serveHTTP(ctx, f.healthAddr, mux) })
+	}
+	log.Info("serving", "port", f.port, "path", "/mutate", "mode", cfg.Mode, "pinScope", cfg.PinScope, "store", f.storeSpec, "cluster", restCfg != nil)
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// serveHTTP serves h on addr until ctx is done.
+func serveHTTP(ctx context.Context, addr string, h http.Handler) error {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
