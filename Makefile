@@ -89,8 +89,12 @@ bench: ## run the benchmarks and print their figures (hack/bench.sh)
 	bash hack/bench.sh
 
 .PHONY: demo
-demo: ## pin a sample repository against a local Distribution registry (hack/demo.sh)
-	bash hack/demo.sh
+demo: tools ## the webhook on a local control plane: pin, push, rollout, rollback, outage, history (hack/demo)
+	$(GO) run ./hack/demo
+
+.PHONY: demo-pin
+demo-pin: ## tagpin pin on a sample repository against a local Distribution registry (hack/demo-pin.sh)
+	bash hack/demo-pin.sh
 
 # Built in a private directory, then moved into place: a version bump
 # changes the file name and so reinstalls; concurrent runs do not collide.

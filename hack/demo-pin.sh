@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make demo: pin a sample directory against a local Distribution registry.
+# make demo-pin: pin a sample directory against a local Distribution registry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
