@@ -151,7 +151,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 			warnings = append(warnings, o.warning)
 		}
 		if o.err != nil {
-			failures = append(failures, fmt.Sprintf("%s: %v", o.image.Ref, o.err))
+			failures = append(failures, fmt.Sprintf("%s: %s", o.image.Ref, explain(o.err)))
 			continue
 		}
 		pins = append(pins, podspec.Pinned{
@@ -337,6 +337,26 @@ func (h *Handler) resolveOne(ctx context.Context, namespace string, kc authn.Key
 	}
 }
 
+// explain is how a resolution error reads in a warning, an event or a
+// denial: what happened, and what the pod's owner or the cluster admin
+// can do about it (the resolver's own hints are for the CLI).
+func explain(err error) string {
+	var re *resolve.Error
+	if !errors.As(err, &re) {
+		return err.Error()
+	}
+	msg := fmt.Sprintf("%v: %s", re.Class, re.Detail)
+	switch {
+	case errors.Is(err, resolve.ErrUnauthorized):
+		return msg + fmt.Sprintf("; give the pod or its service account an imagePullSecret for %s", re.Registry)
+	case errors.Is(err, resolve.ErrBlocked):
+		return msg + fmt.Sprintf("; if %s is a registry you trust, run tagpin webhook with --allow-registry %s", re.Registry, re.Registry)
+	case re.Hint != "":
+		return msg + "; " + re.Hint
+	}
+	return msg
+}
+
 // unavailableReason is the short reason a registry was unavailable.
 func unavailableReason(err error) string {
 	var re *resolve.Error
@@ -377,7 +397,7 @@ func (h *Handler) emitEvents(namespace string, pod *corev1.Pod, outcomes []outco
 			h.events.Event(obj, corev1.EventTypeNormal, "TagMoved",
 				fmt.Sprintf("%s moved from %s to %s", o.image.Ref, o.moved.Previous, o.digest))
 		case o.err != nil:
-			h.events.Event(obj, corev1.EventTypeWarning, "TagpinNotPinned", fmt.Sprintf("%s: %v", o.image.Ref, o.err))
+			h.events.Event(obj, corev1.EventTypeWarning, "TagpinNotPinned", fmt.Sprintf("%s: %s", o.image.Ref, explain(o.err)))
 		}
 	}
 }

@@ -152,7 +152,7 @@ func tlsClient(b *testing.B, ca []byte) *http.Client {
 // admit posts one review and checks the answer: allowed, with a patch
 // when wantPatch.
 func admit(client *http.Client, url string, body []byte, wantPatch bool) error {
-	resp, err := client.Post(url, "application/json", bytes.NewReader(body)) //nolint:noctx // bounded by the client's timeout
+	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
