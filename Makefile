@@ -72,15 +72,17 @@ lint: $(GOLANGCI_LINT) ## golangci-lint run ./... (installs the pinned golangci-
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: generate
-generate: ## regenerate the committed generated files (docs/reference)
-	rm -rf docs/reference
+generate: ## regenerate the committed generated files (docs/reference, config/crd)
+	rm -rf docs/reference config/crd
 	$(GO) run ./hack/gendocs docs/reference
+	$(GO) run ./hack/gencrds config/crd
 
 .PHONY: check-generated
 check-generated: ## fail when a generated file differs from what make generate writes
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(GO) run ./hack/gendocs "$$tmp/reference"; \
-	if ! diff -ru docs/reference "$$tmp/reference"; then \
+	$(GO) run ./hack/gencrds "$$tmp/crd"; \
+	if ! diff -ru docs/reference "$$tmp/reference" || ! diff -ru config/crd "$$tmp/crd"; then \
 		echo "generated files are out of date: run make generate and commit the result"; exit 1; \
 	fi
 

@@ -89,6 +89,7 @@ func TestWebhook(t *testing.T) {
 			t.Run("registry down, webhook restarted", s.testOutage)
 			t.Run("registry hangs", s.testHang)
 			t.Run("ephemeral container", s.testEphemeral)
+			t.Run("image volume and init container", s.testImageVolume)
 			t.Run("dry run records nothing", s.testDryRun)
 			t.Run("pull secrets scope digests", s.testPullSecrets)
 			t.Run("exclude and enforce", s.testExcludeEnforce)
@@ -359,6 +360,25 @@ func (s *suite) testEphemeral(t *testing.T) {
 	}
 	if img := got.Spec.EphemeralContainers[0].Image; img != s.ref("debugger:1@"+d.String()) {
 		t.Errorf("ephemeral container: %s, want %s", img, s.ref("debugger:1@"+d.String()))
+	}
+}
+
+// testImageVolume: every image field of a pod is pinned.
+func (s *suite) testImageVolume(t *testing.T) {
+	ns := shared.namespace(t, "volumes")
+	app, data, setup := s.push(t, "app:3"), s.push(t, "models:7"), s.push(t, "setup:1")
+	p := mustCreatePod(t, ns, s.ref("app:3"), func(p *corev1.Pod) {
+		p.Spec.InitContainers = []corev1.Container{{Name: "setup", Image: s.ref("setup:1")}}
+		p.Spec.Volumes = []corev1.Volume{{Name: "models", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: s.ref("models:7")}}}}
+	})
+	if got := p.Spec.Containers[0].Image; got != s.ref("app:3@"+app.String()) {
+		t.Errorf("container: %s", got)
+	}
+	if got := p.Spec.InitContainers[0].Image; got != s.ref("setup:1@"+setup.String()) {
+		t.Errorf("init container: %s", got)
+	}
+	if v := p.Spec.Volumes[0].Image; v == nil || v.Reference != s.ref("models:7@"+data.String()) {
+		t.Errorf("image volume: %+v, want %s (is the ImageVolume feature gate on?)", v, s.ref("models:7@"+data.String()))
 	}
 }
 
