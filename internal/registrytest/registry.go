@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -359,4 +360,16 @@ func mustDigest(t testing.TB, img v1.Image) digest.Digest {
 		t.Fatalf("registrytest: %v", err)
 	}
 	return digest.Digest(d.String())
+}
+
+// Keychain holds one credential per registry host, as a pod's pull
+// secrets or a docker config would; other hosts get anonymous access.
+type Keychain map[string]authn.Authenticator
+
+// Resolve implements authn.Keychain.
+func (k Keychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	if a, ok := k[r.RegistryStr()]; ok {
+		return a, nil
+	}
+	return authn.Anonymous, nil
 }

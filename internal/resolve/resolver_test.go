@@ -518,25 +518,14 @@ func TestResolveContextCancelledReturnsPromptly(t *testing.T) {
 	}
 }
 
-// hostKeychain holds one credential per registry host, like a pod's pull
-// secrets.
-type hostKeychain map[string]authn.Authenticator
-
-func (k hostKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
-	if a, ok := k[r.RegistryStr()]; ok {
-		return a, nil
-	}
-	return authn.Anonymous, nil
-}
-
 func TestResolveWithCallKeychain(t *testing.T) {
 	t.Parallel()
 	reg := registrytest.New(t, registrytest.WithTokenAuth("alice", "secret"))
 	d := reg.PushImage(t, "app:1.0")
 	r := newResolver(reg)
 	ref := mustParse(t, reg.Ref("app:1.0"))
-	alice := hostKeychain{reg.Addr(): &authn.Basic{Username: "alice", Password: "secret"}}
-	elsewhere := hostKeychain{"other.example": &authn.Basic{Username: "alice", Password: "secret"}}
+	alice := registrytest.Keychain{reg.Addr(): &authn.Basic{Username: "alice", Password: "secret"}}
+	elsewhere := registrytest.Keychain{"other.example": &authn.Basic{Username: "alice", Password: "secret"}}
 
 	res, err := r.ResolveWith(t.Context(), ref, alice)
 	if err != nil || res.Digest != d || !res.Credentialed {
@@ -551,7 +540,7 @@ func TestResolveWithCallKeychain(t *testing.T) {
 		t.Errorf("with the resolver's own credential: %+v, %v; want success, not Credentialed", res, err)
 	}
 	for kc, want := range map[string]bool{"alice": true, "elsewhere": false} {
-		got, err := r.HasCredential(t.Context(), ref, map[string]hostKeychain{"alice": alice, "elsewhere": elsewhere}[kc])
+		got, err := r.HasCredential(t.Context(), ref, map[string]registrytest.Keychain{"alice": alice, "elsewhere": elsewhere}[kc])
 		if err != nil || got != want {
 			t.Errorf("HasCredential(%s) = %v, %v; want %v", kc, got, err, want)
 		}

@@ -201,22 +201,11 @@ func TestDryRunAndPlatformRecordNothing(t *testing.T) {
 	}
 }
 
-// hostKeychain holds one credential per registry host, like a pod's pull
-// secrets.
-type hostKeychain map[string]authn.Authenticator
-
-func (k hostKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
-	if a, ok := k[r.RegistryStr()]; ok {
-		return a, nil
-	}
-	return authn.Anonymous, nil
-}
-
 func TestScopes(t *testing.T) {
 	reg, st, _, tr := setup(t)
 	d := reg.PushImage(t, "private:1.0")
 	ref := parse(t, reg.Ref("private:1.0"))
-	secret := hostKeychain{reg.Addr(): &authn.Basic{Username: "team", Password: "secret"}}
+	secret := registrytest.Keychain{reg.Addr(): &authn.Basic{Username: "team", Password: "secret"}}
 
 	// Learned with team-a's pull secret: recorded in team-a only.
 	res, err := tr.Resolve(t.Context(), track.Query{Ref: ref, Namespace: "team-a", PullSecrets: secret})
@@ -230,7 +219,7 @@ func TestScopes(t *testing.T) {
 		t.Errorf("public record after a credentialed resolution: err = %v, want not found", err)
 	}
 	// A namespace without a secret for the registry resolves publicly.
-	if res, err := tr.Resolve(t.Context(), track.Query{Ref: ref, Namespace: "team-c", PullSecrets: hostKeychain{}}); err != nil || res.Scope != store.Public {
+	if res, err := tr.Resolve(t.Context(), track.Query{Ref: ref, Namespace: "team-c", PullSecrets: registrytest.Keychain{}}); err != nil || res.Scope != store.Public {
 		t.Errorf("without a secret: %+v, %v; want the public scope", res, err)
 	}
 	if err := st.Close(); err != nil {
@@ -241,7 +230,7 @@ func TestScopes(t *testing.T) {
 	reg2, _, _, tr2 := setup(t)
 	reg2.PushImage(t, "private:1.0")
 	ref2 := parse(t, reg2.Ref("private:1.0"))
-	secret2 := hostKeychain{reg2.Addr(): &authn.Basic{Username: "team", Password: "secret"}}
+	secret2 := registrytest.Keychain{reg2.Addr(): &authn.Basic{Username: "team", Password: "secret"}}
 	if _, err := tr2.Resolve(t.Context(), track.Query{Ref: ref2, Namespace: "team-a", PullSecrets: secret2}); err != nil {
 		t.Fatal(err)
 	}
