@@ -53,6 +53,7 @@ type Handler struct {
 	// pins coalesces the first pods of a revision: one resolution and
 	// one pin write however many pods arrive before the pin exists.
 	pins singleflight.Group
+	refs refCache
 }
 
 var _ admission.Handler = (*Handler)(nil)
@@ -214,7 +215,7 @@ func (h *Handler) pending(pod *corev1.Pod, ephemeralOnly bool) ([]outcome, []str
 		if ephemeralOnly && img.Kind != podspec.EphemeralContainer {
 			continue
 		}
-		ref, err := imageref.Parse(img.Ref)
+		ref, err := h.refs.parse(img.Ref)
 		if err != nil {
 			warnings = append(warnings, fmt.Sprintf("%s %s: %v", img, img.Ref, err))
 			continue
@@ -230,6 +231,33 @@ func (h *Handler) pending(pod *corev1.Pod, ephemeralOnly bool) ([]outcome, []str
 // resolveAll resolves the images concurrently within the resolve
 // timeout.
 func (h *Handler) resolveAll(ctx context.Context, namespace string, pod *corev1.Pod, todo []outcome, dryRun bool) []outcome {
+	owner, hasOwner := revisionOwner(pod)
+	hasOwner = hasOwner && h.cfg.PinScope == PinRevision && h.store != nil
+	// Write no revision pins in audit mode or on dry run.
+	writePins := hasOwner && !dryRun && h.cfg.Mode != ModeAudit
+
+	// Revision pins first: a hit needs no registry, no credentials and
+	// no goroutine (the store reads from memory, a cache or a file).
+	misses := make([]int, 0, len(todo))
+	for i := range todo {
+		o := &todo[i]
+		if hasOwner {
+			d, err := h.store.Revision(ctx, store.RevisionKey{Namespace: namespace, Owner: owner, Image: o.image.Ref})
+			if err == nil {
+				o.digest, o.source, o.at = d, "revision", h.now()
+				h.count("revision")
+				continue
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				h.storeError("revision", err)
+			}
+		}
+		misses = append(misses, i)
+	}
+	if len(misses) == 0 {
+		return todo
+	}
+
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.ResolveTimeout)
 	defer cancel()
 	var kc authn.Keychain
@@ -239,28 +267,11 @@ func (h *Handler) resolveAll(ctx context.Context, namespace string, pod *corev1.
 			h.log.Warn("reading pull secrets", "namespace", namespace, "error", err)
 		}
 	}
-	owner, hasOwner := revisionOwner(pod)
-	hasOwner = hasOwner && h.cfg.PinScope == PinRevision && h.store != nil
-	// Write no revision pins in audit mode or on dry run.
-	writePins := hasOwner && !dryRun && h.cfg.Mode != ModeAudit
-
 	var wg sync.WaitGroup
-	for i := range todo {
+	for _, i := range misses {
 		wg.Go(func() {
 			o := &todo[i]
-			var key store.RevisionKey
-			if hasOwner {
-				key = store.RevisionKey{Namespace: namespace, Owner: owner, Image: o.image.Ref}
-				d, err := h.store.Revision(ctx, key)
-				if err == nil {
-					o.digest, o.source, o.at = d, "revision", h.now()
-					h.count("revision")
-					return
-				}
-				if !errors.Is(err, store.ErrNotFound) {
-					h.storeError("revision", err)
-				}
-			}
+			key := store.RevisionKey{Namespace: namespace, Owner: owner, Image: o.image.Ref}
 			if !writePins {
 				h.resolveOne(ctx, namespace, kc, o, dryRun)
 				return
