@@ -90,7 +90,11 @@ func New(ctx context.Context, cfg *rest.Config, opts ...Option) (*Store, error) 
 		}
 	}
 
-	ca, err := cache.New(cfg, cache.Options{HTTPClient: httpClient, Scheme: scheme, Mapper: mapper})
+	ca, err := cache.New(cfg, cache.Options{
+		HTTPClient: httpClient, Scheme: scheme, Mapper: mapper,
+		// Updates leave managedFields out, which keeps them as they are.
+		DefaultTransform: cache.TransformStripManagedFields(),
+	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the Kubernetes store: %w", err)
 	}
@@ -175,6 +179,9 @@ func (s *Store) Observe(ctx context.Context, key store.TagKey, d digest.Digest, 
 		}
 		t, obs, changed := store.Record(prev, key, d, at, src, s.opts.maxMoves)
 		if !changed {
+			if live && cur != nil {
+				s.awaitCache(ctx, cur) // what another writer wrote
+			}
 			return obs, nil
 		}
 		var obj tagObject
