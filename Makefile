@@ -18,6 +18,8 @@ GOLANGCI_LINT := $(CACHE)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
 # RACE=0 runs the internal packages' tests without the race detector.
 RACE ?= 1
+# Flags for go test; the timeout covers a cold build cache on 2 cores.
+TESTFLAGS ?= -timeout=30m
 
 .PHONY: help
 help: ## list the targets (the default)
@@ -30,15 +32,22 @@ build: ## build bin/tagpin
 	$(GO) build -o bin/tagpin ./cmd/tagpin
 
 .PHONY: test
-test: tools fmt-check vet lint check-generated ## install what is missing, then gofmt check, vet, lint, generated-file drift, all tests (-race on internal/)
-ifeq ($(RACE),1)
-	$(GO) test -race ./internal/...
-	@pkgs=$$($(GO) list ./... | grep -v "^$$($(GO) list -m)/internal\(/\|\$$\)"); \
-	echo "$(GO) test <the packages outside internal/>"; \
-	$(GO) test $$pkgs
-else
-	$(GO) test ./...
-endif
+test: tools fmt-check vet lint check-generated controlplane ## install what is missing, then gofmt check, vet, lint, generated-file drift, all tests (-race on internal/)
+	@export KUBEBUILDER_ASSETS=$$(bash hack/controlplane.sh); \
+	if [ "$(RACE)" = 1 ]; then \
+		echo "$(GO) test -race $(TESTFLAGS) ./internal/..."; \
+		$(GO) test -race $(TESTFLAGS) ./internal/...; \
+		pkgs=$$($(GO) list ./... | grep -v "^$$($(GO) list -m)/internal\(/\|\$$\)"); \
+		echo "$(GO) test $(TESTFLAGS) <the packages outside internal/>"; \
+		$(GO) test $(TESTFLAGS) $$pkgs; \
+	else \
+		echo "$(GO) test $(TESTFLAGS) ./..."; \
+		$(GO) test $(TESTFLAGS) ./...; \
+	fi
+
+.PHONY: controlplane
+controlplane: ## build etcd, kube-apiserver and kube-controller-manager v1.34 into the cache, once (hack/controlplane.sh)
+	@bash hack/controlplane.sh >/dev/null
 
 .PHONY: tools
 tools: ## install Debian's docker-registry (and gcc for -race) with apt-get when missing
