@@ -273,6 +273,7 @@ func (s *suite) testRollout(t *testing.T) {
 		d.Spec.Template.Annotations = map[string]string{"kubectl.kubernetes.io/restartedAt": time.Now().Format(time.RFC3339)}
 	})
 	allEqual(t, "after a restart", podsOf(t, ns, "web", "2", 5), image+"@"+cur.String())
+	waitEvent(t, ns, "TagMoved", old.String()+" to "+cur.String())
 
 	// Rolling back (kubectl rollout undo: the old ReplicaSet's template)
 	// brings the old digest back, though :latest points elsewhere.
@@ -320,11 +321,32 @@ func (s *suite) testOutage(t *testing.T) {
 		t.Errorf("annotation %q: want source fallback", p.Annotations["tagpin.dev/images"])
 	}
 
+	waitEvent(t, ns, "TagpinFallback", d.String())
+
 	// The last-known digest survives a restart of the webhook.
 	s.restartWebhooks(t)
 	if got := mustCreatePod(t, ns, image).Spec.Containers[0].Image; got != image+"@"+d.String() {
 		t.Errorf("after restarting the webhook with the registry down: %s, want %s", got, image+"@"+d.String())
 	}
+}
+
+// waitEvent waits for an event with reason on a ReplicaSet in ns whose
+// message contains text (the webhook emits them asynchronously, on the
+// pods' owner).
+func waitEvent(t *testing.T, ns, reason, text string) {
+	t.Helper()
+	waitFor(t, "a "+reason+" event saying "+text, func() (bool, error) {
+		events, err := shared.client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "reason=" + reason})
+		if err != nil {
+			return false, err
+		}
+		for _, e := range events.Items {
+			if e.InvolvedObject.Kind == "ReplicaSet" && strings.Contains(e.Message, text) {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
 }
 
 // testHang: scenario 4.
