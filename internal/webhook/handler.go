@@ -283,6 +283,13 @@ func (h *Handler) resolveAll(ctx context.Context, namespace string, pod *corev1.
 			v, _, _ := h.pins.Do(flightKey, func() (any, error) {
 				ran = true
 				first := *o
+				// A flight that just ended may have written the pin
+				// after this pod looked.
+				if d, err := h.store.Revision(ctx, key); err == nil {
+					first.digest, first.source, first.at = d, "revision", h.now()
+					h.count("revision")
+					return first, nil
+				}
 				h.resolveOne(ctx, namespace, kc, &first, dryRun)
 				if first.err != nil {
 					return first, nil
