@@ -45,6 +45,9 @@ func TestDistribution(t *testing.T) {
 		resolve.WithAllowRegistry(reg.Addr()),
 		resolve.WithInsecureRegistry(reg.Addr()),
 		resolve.WithKeychain(authn.NewMultiKeychain()),
+		// The test restarts the registry and expects the next request
+		// to reach it at once.
+		resolve.WithProbeInterval(0),
 	}
 	authed := resolve.New(append(base, resolve.WithAuth(reg.Addr(), user))...)
 	ref := mustParse(t, reg.Addr()+"/team/app:1.0")

@@ -22,19 +22,23 @@ type options struct {
 	timeout   time.Duration
 	userAgent string
 	credTTL   time.Duration
-	attempts  int
+	// probeInterval is the least time between two probes of a registry
+	// that is down.
+	probeInterval time.Duration
+	attempts      int
 }
 
 func defaultOptions() options {
 	return options{
-		keychain:  authn.DefaultKeychain,
-		auths:     map[string]authn.Authenticator{},
-		insecure:  map[string]bool{},
-		mirrors:   map[string][]string{},
-		timeout:   10 * time.Second,
-		userAgent: "tagpin",
-		credTTL:   5 * time.Minute,
-		attempts:  4,
+		keychain:      authn.DefaultKeychain,
+		auths:         map[string]authn.Authenticator{},
+		insecure:      map[string]bool{},
+		mirrors:       map[string][]string{},
+		timeout:       10 * time.Second,
+		userAgent:     "tagpin",
+		credTTL:       5 * time.Minute,
+		probeInterval: 100 * time.Millisecond,
+		attempts:      4,
 	}
 }
 
@@ -80,6 +84,13 @@ func WithMirror(registry, mirror string) Option {
 // instead of the index.
 func WithPlatform(p Platform) Option {
 	return func(o *options) { o.platform = &p }
+}
+
+// WithProbeInterval sets the least time between two requests checking
+// whether a registry that is down is back (default 100ms); requests in
+// between fail at once as unavailable.
+func WithProbeInterval(d time.Duration) Option {
+	return func(o *options) { o.probeInterval = d }
 }
 
 // WithVerify checks that references that already carry a digest exist in

@@ -122,7 +122,7 @@ func (r *Resolver) host(name string) *host {
 		if r.opts.insecure[name] {
 			scheme = "http"
 		}
-		h = &host{name: name, scheme: scheme, auths: map[string]*repoAuth{}}
+		h = &host{name: name, scheme: scheme, auths: map[string]*repoAuth{}, health: health{interval: r.opts.probeInterval}}
 		r.hosts[name] = h
 	}
 	return h

@@ -552,7 +552,7 @@ func TestDownRegistryFailsFastWhileAProbeIsInFlight(t *testing.T) {
 	reg := registrytest.New(t)
 	d2 := reg.PushImage(t, "app:2")
 	reg.PushImage(t, "app:1")
-	r := newResolver(reg, resolve.WithTimeout(time.Minute))
+	r := newResolver(reg, resolve.WithTimeout(time.Minute), resolve.WithProbeInterval(0))
 
 	reg.SetFault(registrytest.Unavailable)
 	if _, err := r.Resolve(t.Context(), mustParse(t, reg.Ref("app:1"))); !errors.Is(err, resolve.ErrUnavailable) {
@@ -585,5 +585,28 @@ func TestDownRegistryFailsFastWhileAProbeIsInFlight(t *testing.T) {
 	// The probe's answer marked the registry up.
 	if res := resolveOK(t, r, reg.Ref("app:2")); res.Digest != d2 {
 		t.Errorf("after the probe: %s, want %s", res.Digest, d2)
+	}
+}
+
+func TestProbesOfADownRegistryAreSpaced(t *testing.T) {
+	t.Parallel()
+	reg := registrytest.New(t)
+	reg.PushImage(t, "app:1")
+	r := newResolver(reg, resolve.WithProbeInterval(time.Hour))
+	reg.SetFault(registrytest.Unavailable)
+	if _, err := r.Resolve(t.Context(), mustParse(t, reg.Ref("app:1"))); !errors.Is(err, resolve.ErrUnavailable) {
+		t.Fatalf("503: err = %v, want unavailable", err)
+	}
+	reg.SetFault(registrytest.NoFault)
+	reg.ResetCounts()
+	// Within the probe interval nothing reaches the registry, even
+	// though it is back.
+	for range 10 {
+		if _, err := r.Resolve(t.Context(), mustParse(t, reg.Ref("app:1"))); !errors.Is(err, resolve.ErrUnavailable) {
+			t.Fatalf("within the probe interval: err = %v, want unavailable", err)
+		}
+	}
+	if n := reg.Counts().Total(); n != 0 {
+		t.Errorf("%d requests within the probe interval, want 0", n)
 	}
 }

@@ -30,13 +30,46 @@ type suite struct {
 	private  *registrytest.Distribution // htpasswd-protected
 	webhooks []*webhookProc
 	args     []string
+	probeNS  string // for dry-run probes
 }
 
 func (s *suite) ref(repoTag string) string { return s.proxy.addr() + "/" + repoTag }
 
+// push pushes repoTag and waits until the webhook resolves it: after an
+// outage the webhook probes a registry at most every 100 ms, so a test
+// that follows one must not count on the very next request.
 func (s *suite) push(t *testing.T, repoTag string) digest.Digest {
 	t.Helper()
-	return push(t, s.reg.Addr(), repoTag, nil)
+	d := push(t, s.reg.Addr(), repoTag, nil)
+	s.waitPinned(t, s.ref(repoTag), d, nil)
+	return d
+}
+
+// waitPinned waits until dry-run pods of image come back pinned to d from
+// every replica in a row.
+func (s *suite) waitPinned(t *testing.T, image string, d digest.Digest, mutate func(*corev1.Pod), nss ...string) {
+	t.Helper()
+	ns := s.probeNS
+	if len(nss) > 0 {
+		ns = nss[0]
+	}
+	var opts []func(*corev1.Pod)
+	if mutate != nil {
+		opts = append(opts, mutate)
+	}
+	hits := 0
+	waitFor(t, image+" to be pinned to "+d.String(), func() (bool, error) {
+		p, err := createPod(t, shared.client, ns, image, true, opts...)
+		if err != nil {
+			return false, err
+		}
+		if p.Spec.Containers[0].Image == image+"@"+d.String() {
+			hits++
+		} else {
+			hits = 0
+		}
+		return hits >= 2*len(s.webhooks), nil
+	})
 }
 
 // restartWebhooks restarts every replica with the suite's args plus extra.
@@ -101,19 +134,10 @@ func TestWebhook(t *testing.T) {
 // new webhook configurations asynchronously).
 func (s *suite) waitActive(t *testing.T) {
 	t.Helper()
-	ns := shared.namespace(t, "probe")
-	d := s.push(t, "probe:1")
-	hits := 0
-	waitFor(t, "the webhook to be called", func() (bool, error) {
-		p, err := createPod(t, shared.client, ns, s.ref("probe:1"), true)
-		if err != nil {
-			return false, err
-		}
-		if p.Spec.Containers[0].Image == s.ref("probe:1@"+d.String()) {
-			hits++
-		}
-		return hits >= 2*len(s.webhooks), nil
-	})
+	if s.probeNS == "" {
+		s.probeNS = shared.namespace(t, "probe")
+	}
+	s.push(t, "probe:1")
 }
 
 // createPod creates a bare pod running image (server-side dry run when
@@ -439,17 +463,7 @@ func (s *suite) testPullSecrets(t *testing.T) {
 	}
 	withSecret := func(p *corev1.Pod) { p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "pull"}} }
 	// Every replica's secret cache must have caught up.
-	hits := 0
-	waitFor(t, "the pull secret to reach the webhook", func() (bool, error) {
-		p, err := createPod(t, shared.client, nsA, image, true, withSecret)
-		if err != nil {
-			return false, err
-		}
-		if p.Spec.Containers[0].Image == image+"@"+d.String() {
-			hits++
-		}
-		return hits >= 2*len(s.webhooks), nil
-	})
+	s.waitPinned(t, image, d, withSecret, nsA)
 	if got := mustCreatePod(t, nsA, image, withSecret).Spec.Containers[0].Image; got != image+"@"+d.String() {
 		t.Errorf("namespace A with its pull secret: %s, want %s", got, image+"@"+d.String())
 	}
