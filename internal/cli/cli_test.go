@@ -33,7 +33,13 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	os.Setenv("DOCKER_CONFIG", dir)
-	// Nor write the developer's store: the default store lives here.
+	// Nor write the developer's store: the default store lives here. The
+	// control plane binaries stay in the real cache (hack/lib.sh).
+	if os.Getenv("TAGPIN_CACHE") == "" {
+		if cache, err := os.UserCacheDir(); err == nil {
+			os.Setenv("TAGPIN_CACHE", filepath.Join(cache, "tagpin"))
+		}
+	}
 	os.Setenv("XDG_CACHE_HOME", dir)
 	code := m.Run()
 	os.RemoveAll(dir)
