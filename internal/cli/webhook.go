@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
@@ -59,6 +60,7 @@ type webhookFlags struct {
 	kubeContext    string
 	metricsAddr    string
 	healthAddr     string
+	pruneInterval  time.Duration
 }
 
 func newWebhookCommand(stdio IO) *cobra.Command {
@@ -102,6 +104,7 @@ still serves, with the bolt store, the mounted docker config
 	fs.StringVar(&f.kubeContext, "context", "", "kubeconfig context to use")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address serving Prometheus metrics at /metrics (0 disables)")
 	fs.StringVar(&f.healthAddr, "health-probe-bind-address", ":8081", "address serving /healthz and /readyz (0 disables)")
+	fs.DurationVar(&f.pruneInterval, "prune-interval", 10*time.Minute, "with a cluster connection and the bolt store, how often revision pins of deleted workloads are removed (the kubernetes store leaves that to garbage collection)")
 	return cmd
 }
 
@@ -242,6 +245,13 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 	h, err := webhook.NewHandler(cfg, track.New(r, st, store.SourceAdmission), st, opts...)
 	if err != nil {
 		return err
+	}
+	if _, ok := st.(*boltstore.Store); ok && restCfg != nil && f.pruneInterval > 0 {
+		meta, err := metadata.NewForConfig(restCfg)
+		if err != nil {
+			return err
+		}
+		go h.PruneEvery(ctx, &webhook.ClusterOwners{Client: meta}, f.pruneInterval)
 	}
 
 	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{

@@ -10,6 +10,7 @@ type Metrics struct {
 	moves       prometheus.Counter
 	storeErrors *prometheus.CounterVec
 	duration    prometheus.Histogram
+	pruned      prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -35,13 +36,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "tagpin_store_errors_total",
 			Help: "Store operations that failed, by operation.",
 		}, []string{"op"}),
+		pruned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tagpin_revision_pins_pruned_total",
+			Help: "Revision pins removed because their owner no longer exists.",
+		}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "tagpin_resolve_duration_seconds",
 			Help:    "Time spent resolving an image reference that was not a revision pin hit (registry round trips, retries, fallback).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2, 5},
 		}),
 	}
-	reg.MustRegister(m.admissions, m.resolutions, m.fallbacks, m.moves, m.storeErrors, m.duration)
+	reg.MustRegister(m.admissions, m.resolutions, m.fallbacks, m.moves, m.storeErrors, m.duration, m.pruned)
 	for _, o := range []string{outcomePinned, outcomeUnchanged, outcomeSkipped, outcomeDenied, outcomeAudited, outcomeError} {
 		m.admissions.WithLabelValues(o)
 	}
