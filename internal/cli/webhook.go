@@ -215,7 +215,6 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, ctx := errgroup.WithContext(ctx)
-	ready := func() error { return nil }
 	if restCfg != nil {
 		c, err := cache.New(restCfg, cache.Options{Scheme: clientgoscheme.Scheme})
 		if err != nil {
@@ -259,7 +258,7 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 	})
 	srv.Register("/mutate", &ctrlwebhook.Admission{Handler: h})
 	g.Go(func() error { return srv.Start(ctx) })
-	ready = func() error { return srv.StartedChecker()(nil) }
+	ready := func() error { return srv.StartedChecker()(nil) }
 
 	if f.metricsAddr != "0" && f.metricsAddr != "" {
 		mux := http.NewServeMux()

@@ -176,6 +176,3 @@ func (t *Tracker) fallback(ctx context.Context, q Query, resolveErr error) (*Res
 	}
 	return nil, fmt.Errorf("%w (and no last-known digest for it)", resolveErr)
 }
-
-// Resolver returns the resolver the Tracker resolves with.
-func (t *Tracker) Resolver() *resolve.Resolver { return t.resolver }

@@ -25,6 +25,15 @@ func (c *clock) now() time.Time { return c.t }
 func setup(t *testing.T, opts ...resolve.Option) (*registrytest.Registry, *store.Memory, *clock, *track.Tracker) {
 	t.Helper()
 	reg := registrytest.New(t)
+	r := newResolver(t, reg, opts...)
+	st := store.NewMemory(0)
+	c := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
+	return reg, st, c, track.New(r, st, store.SourceCLI, track.WithClock(c.now))
+}
+
+// newResolver returns a resolver allowed to talk plain HTTP to reg.
+func newResolver(t *testing.T, reg *registrytest.Registry, opts ...resolve.Option) *resolve.Resolver {
+	t.Helper()
 	base := []resolve.Option{
 		resolve.WithAllowRegistry(reg.Addr()),
 		resolve.WithInsecureRegistry(reg.Addr()),
@@ -33,9 +42,7 @@ func setup(t *testing.T, opts ...resolve.Option) (*registrytest.Registry, *store
 	}
 	r := resolve.New(append(base, opts...)...)
 	t.Cleanup(r.Close)
-	st := store.NewMemory(0)
-	c := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
-	return reg, st, c, track.New(r, st, store.SourceCLI, track.WithClock(c.now))
+	return r
 }
 
 func parse(t *testing.T, s string) imageref.Reference {
@@ -121,7 +128,7 @@ func TestFallback(t *testing.T) {
 			}
 
 			// Without fallback, unavailable is an error.
-			noFallback := track.New(tr.Resolver(), st, store.SourceCLI, track.WithoutFallback())
+			noFallback := track.New(newResolver(t, reg, resolve.WithTimeout(300*time.Millisecond)), st, store.SourceCLI, track.WithoutFallback())
 			if _, err := noFallback.Resolve(t.Context(), track.Query{Ref: ref}); !errors.Is(err, resolve.ErrUnavailable) {
 				t.Errorf("WithoutFallback: err = %v, want unavailable", err)
 			}

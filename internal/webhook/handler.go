@@ -49,7 +49,6 @@ type Handler struct {
 	events  Events
 	metrics *Metrics
 	log     *slog.Logger
-	now     func() time.Time
 	// pins coalesces the first pods of a revision: one resolution and
 	// one pin write however many pods arrive before the pin exists.
 	pins singleflight.Group
@@ -74,16 +73,13 @@ func WithMetrics(m *Metrics) Option { return func(h *Handler) { h.metrics = m } 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(h *Handler) { h.log = l } }
 
-// WithClock sets the clock used for ages in warnings.
-func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = now } }
-
 // NewHandler returns a handler applying cfg, resolving through tr and
 // keeping revision pins in st (the store tr records into).
 func NewHandler(cfg Config, tr *track.Tracker, st store.Store, opts ...Option) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Handler{cfg: cfg, tracker: tr, store: st, log: slog.New(slog.DiscardHandler), now: time.Now}
+	h := &Handler{cfg: cfg, tracker: tr, store: st, log: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		opt(h)
 	}
@@ -244,7 +240,7 @@ func (h *Handler) resolveAll(ctx context.Context, namespace string, pod *corev1.
 		if hasOwner {
 			d, err := h.store.Revision(ctx, store.RevisionKey{Namespace: namespace, Owner: owner, Image: o.image.Ref})
 			if err == nil {
-				o.digest, o.source, o.at = d, "revision", h.now()
+				o.digest, o.source, o.at = d, "revision", time.Now()
 				h.count("revision")
 				continue
 			}
@@ -286,7 +282,7 @@ func (h *Handler) resolveAll(ctx context.Context, namespace string, pod *corev1.
 				// A flight that just ended may have written the pin
 				// after this pod looked.
 				if d, err := h.store.Revision(ctx, key); err == nil {
-					first.digest, first.source, first.at = d, "revision", h.now()
+					first.digest, first.source, first.at = d, "revision", time.Now()
 					h.count("revision")
 					return first, nil
 				}
@@ -337,7 +333,7 @@ func (h *Handler) resolveOne(ctx context.Context, namespace string, kc authn.Key
 	case track.FromFallback:
 		o.source = "fallback"
 		o.warning = fmt.Sprintf("%s: %s, using digest %s last verified %s ago",
-			o.image.Ref, unavailableReason(res.Unavailable), res.Digest, age(h.now().Sub(res.Verified)))
+			o.image.Ref, unavailableReason(res.Unavailable), res.Digest, age(time.Now().Sub(res.Verified)))
 		h.count("fallback")
 		if h.metrics != nil {
 			h.metrics.fallbacks.Inc()
