@@ -32,8 +32,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 
 	"github.com/tagpin/tagpin/internal/certtest"
@@ -120,7 +118,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	d.kubeconfig = filepath.Join(dir, "kubeconfig")
-	if err := writeKubeconfig(d.kubeconfig, d.cfg); err != nil {
+	if err := kubestoretest.WriteKubeconfig(d.kubeconfig, d.cfg); err != nil {
 		return err
 	}
 	note("no kubelet runs here: pods stay Pending, which is all admission needs")
@@ -488,14 +486,4 @@ func (d *demo) startWebhook(ctx context.Context) error {
 		}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		return err == nil && strings.HasSuffix(p.Spec.Containers[0].Image, probe), nil
 	})
-}
-
-// writeKubeconfig writes a kubeconfig for cfg (client certificates).
-func writeKubeconfig(path string, cfg *rest.Config) error {
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["demo"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["demo"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["demo"] = &clientcmdapi.Context{Cluster: "demo", AuthInfo: "demo"}
-	kc.CurrentContext = "demo"
-	return clientcmd.WriteToFile(*kc, path)
 }
