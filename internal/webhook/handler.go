@@ -333,7 +333,7 @@ func (h *Handler) resolveOne(ctx context.Context, namespace string, kc authn.Key
 	case track.FromFallback:
 		o.source = "fallback"
 		o.warning = fmt.Sprintf("%s: %s, using digest %s last verified %s ago",
-			o.image.Ref, unavailableReason(res.Unavailable), res.Digest, age(time.Now().Sub(res.Verified)))
+			o.image.Ref, unavailableReason(res.Unavailable), res.Digest, age(time.Since(res.Verified)))
 		h.count("fallback")
 		if h.metrics != nil {
 			h.metrics.fallbacks.Inc()
