@@ -6,7 +6,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/tagpin/tagpin/internal/imageref"
 )
 
 // AnnotationImages is the Pod annotation that records, for each image
@@ -50,17 +53,18 @@ type Record struct {
 }
 
 // Patch returns the operations that write pins into pod and record them
-// in the tagpin.dev/images annotation, merged with what the annotation
-// already holds (keyed by field path: /spec/containers/0/image). No pins
-// means no operations, so reinvoking on a pinned pod patches nothing.
+// in the tagpin.dev/images annotation (keyed by field: container/web).
+// The annotation holds tagpin's records only: an entry already there is
+// kept when it describes the pod as it is (its field holds the
+// reference it records, pinned to its digest), as tagpin's own entries
+// from an earlier admission do; anything else in it (written by the
+// pod's creator, copied from another pod, garbled) is dropped. No pins
+// and nothing to drop means no operations, so reinvoking on a pinned pod
+// patches nothing.
 func Patch(pod *corev1.Pod, pins []Pinned) ([]Operation, error) {
-	if len(pins) == 0 {
+	records, dropped := ownRecords(pod)
+	if len(pins) == 0 && !dropped {
 		return nil, nil
-	}
-	records := map[string]Record{}
-	if old, ok := pod.Annotations[AnnotationImages]; ok {
-		// An annotation someone else wrote, or garbled, is replaced.
-		_ = json.Unmarshal([]byte(old), &records)
 	}
 	ops := make([]Operation, 0, len(pins)+1)
 	for _, p := range pins {
@@ -72,16 +76,60 @@ func Patch(pod *corev1.Pod, pins []Pinned) ([]Operation, error) {
 			Time:     p.At.UTC().Format(time.RFC3339),
 		}
 	}
+	annotationPath := "/metadata/annotations/" + escapePointer(AnnotationImages)
+	if len(records) == 0 {
+		return append(ops, Operation{Op: "remove", Path: annotationPath}), nil
+	}
 	value, err := json.Marshal(records) // map keys come out sorted: a stable annotation
 	if err != nil {
 		return nil, fmt.Errorf("encoding the %s annotation: %w", AnnotationImages, err)
 	}
 	if pod.Annotations == nil {
-		ops = append(ops, Operation{Op: "add", Path: "/metadata/annotations", Value: map[string]string{AnnotationImages: string(value)}})
-	} else {
-		ops = append(ops, Operation{Op: "add", Path: "/metadata/annotations/" + escapePointer(AnnotationImages), Value: string(value)})
+		return append(ops, Operation{Op: "add", Path: "/metadata/annotations", Value: map[string]string{AnnotationImages: string(value)}}), nil
 	}
-	return ops, nil
+	return append(ops, Operation{Op: "add", Path: annotationPath, Value: string(value)}), nil
+}
+
+// ownRecords returns the entries of pod's tagpin.dev/images annotation
+// that describe the pod as it is, and whether the annotation held
+// anything else.
+func ownRecords(pod *corev1.Pod) (records map[string]Record, dropped bool) {
+	records = map[string]Record{}
+	old, ok := pod.Annotations[AnnotationImages]
+	if !ok {
+		return records, false
+	}
+	var written map[string]Record
+	if err := json.Unmarshal([]byte(old), &written); err != nil {
+		return records, true
+	}
+	fields := map[string]string{}
+	for _, img := range Images(pod) {
+		fields[annotationKey(img)] = img.Ref
+	}
+	for key, r := range written {
+		if describes(r, fields[key]) {
+			records[key] = r
+		} else {
+			dropped = true
+		}
+	}
+	return records, dropped
+}
+
+// describes reports whether r is the record of a field holding image:
+// image is r's original reference pinned to r's digest, as tagpin
+// writes it.
+func describes(r Record, image string) bool {
+	ref, err := imageref.Parse(r.Original)
+	if err != nil || ref.Pinned() {
+		return false
+	}
+	d, err := digest.Parse(r.Digest)
+	if err != nil {
+		return false
+	}
+	return image == ref.WithDigest(d)
 }
 
 // annotationKey names an image in the annotation: its kind and name,

@@ -2,6 +2,7 @@ package podspec_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,6 +127,7 @@ func TestPatchMergesEarlierRecords(t *testing.T) {
 	// container is pinned later and the record keeps both.
 	d := "sha256:" + sixtyFour
 	pod := testPod()
+	pod.Spec.Containers[0].Image = "nginx:1.27@" + d
 	pod.Annotations = map[string]string{podspec.AnnotationImages: `{"container/web":{"original":"nginx:1.27","digest":"` + d + `","source":"registry","time":"2026-11-23T10:00:00Z"}}`}
 	images := podspec.Images(pod)
 	ops, err := podspec.Patch(pod, []podspec.Pinned{{Image: images[3], Pinned: "ghcr.io/org/debug:v1@" + d, Digest: d, Source: "registry", At: time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC)}})
@@ -146,5 +148,86 @@ func TestNoPinsNoPatch(t *testing.T) {
 	ops, err := podspec.Patch(testPod(), nil)
 	if err != nil || ops != nil {
 		t.Errorf("Patch with no pins = %v, %v; want no operations", ops, err)
+	}
+}
+
+// The annotation holds tagpin's records only: entries the pod's creator
+// wrote (or copied from another pod) that do not describe the pod are
+// dropped, even when nothing is pinned.
+func TestPatchDropsForeignRecords(t *testing.T) {
+	d := "sha256:" + sixtyFour
+	other := "sha256:" + strings.Repeat("f", 64)
+	record := func(original, digest string) string {
+		return `{"original":"` + original + `","digest":"` + digest + `","source":"registry","time":"2026-11-23T10:00:00Z"}`
+	}
+	for _, tc := range []struct {
+		name       string
+		webImage   string // the image of container web
+		annotation string
+		pin        bool   // pin the init container
+		want       string // the annotation after the patch; "-" for none
+		wantNoOps  bool
+	}{{
+		name:       "consistent record, nothing to pin",
+		webImage:   "nginx:1.27@" + d,
+		annotation: `{"container/web":` + record("nginx:1.27", d) + `}`,
+		wantNoOps:  true,
+	}, {
+		name:       "record of an image that is not pinned",
+		webImage:   "nginx:1.27",
+		annotation: `{"container/web":` + record("nginx:1.27", d) + `}`,
+		want:       "-",
+	}, {
+		name:       "record claiming another digest",
+		webImage:   "nginx:1.27@" + d,
+		annotation: `{"container/web":` + record("nginx:1.27", other) + `}`,
+		want:       "-",
+	}, {
+		name:       "record of a container the pod does not have",
+		webImage:   "nginx:1.27@" + d,
+		annotation: `{"container/web":` + record("nginx:1.27", d) + `,"container/ghost":` + record("evil:1", d) + `}`,
+		want:       `{"container/web":` + record("nginx:1.27", d) + `}`,
+	}, {
+		name:       "garbled annotation",
+		webImage:   "nginx:1.27@" + d,
+		annotation: `{not json`,
+		want:       "-",
+	}, {
+		name:       "foreign record dropped while pinning",
+		webImage:   "nginx:1.27",
+		annotation: `{"container/web":` + record("nginx:1.27", d) + `}`,
+		pin:        true,
+		want:       `{"initContainer/setup":` + record("busybox", d) + `}`,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := testPod()
+			pod.Spec.Containers[0].Image = tc.webImage
+			pod.Annotations = map[string]string{podspec.AnnotationImages: tc.annotation, "team": "web"}
+			var pins []podspec.Pinned
+			if tc.pin {
+				pins = []podspec.Pinned{{Image: podspec.Images(pod)[2], Pinned: "busybox:latest@" + d, Digest: d, Source: "registry", At: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}}
+			}
+			ops, err := podspec.Patch(pod, pins)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.wantNoOps {
+				if ops != nil {
+					t.Errorf("Patch = %v, want no operations", ops)
+				}
+				return
+			}
+			got := apply(t, pod, ops)
+			if got.Annotations["team"] != "web" {
+				t.Errorf("other annotations were changed: %v", got.Annotations)
+			}
+			v, ok := got.Annotations[podspec.AnnotationImages]
+			switch {
+			case tc.want == "-" && ok:
+				t.Errorf("annotation = %s, want none", v)
+			case tc.want != "-" && v != tc.want:
+				t.Errorf("annotation:\n got  %s\n want %s", v, tc.want)
+			}
+		})
 	}
 }

@@ -19,7 +19,10 @@ type Memory struct {
 	revisions map[RevisionKey]digest.Digest
 }
 
-var _ Store = (*Memory)(nil)
+var (
+	_ Store          = (*Memory)(nil)
+	_ RevisionPruner = (*Memory)(nil)
+)
 
 // NewMemory returns an empty Memory keeping at most maxMoves moves per
 // tag (DefaultMaxMoves when maxMoves is zero or less).
@@ -92,7 +95,7 @@ func (m *Memory) Revision(ctx context.Context, key RevisionKey) (digest.Digest, 
 	return d, nil
 }
 
-// PruneRevisions implements Store.
+// PruneRevisions implements RevisionPruner.
 func (m *Memory) PruneRevisions(ctx context.Context, exists func(namespace string, o Owner) bool) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err

@@ -165,10 +165,17 @@ type Store interface {
 	PinRevision(ctx context.Context, key RevisionKey, d digest.Digest) (digest.Digest, error)
 	// Revision returns the digest key is pinned to.
 	Revision(ctx context.Context, key RevisionKey) (digest.Digest, error)
+	// Close releases the store's resources.
+	Close() error
+}
+
+// RevisionPruner is implemented by stores that must be told when the
+// owner of revision pins is gone. The kubernetes store does not need
+// it: its pins carry owner references, and the cluster's garbage
+// collector deletes them with their owner.
+type RevisionPruner interface {
 	// PruneRevisions removes the pins of every owner in namespace for
 	// which exists returns false (the owner was deleted) and returns how
 	// many pins it removed.
 	PruneRevisions(ctx context.Context, exists func(namespace string, o Owner) bool) (int, error)
-	// Close releases the store's resources.
-	Close() error
 }

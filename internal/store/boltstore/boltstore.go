@@ -35,7 +35,10 @@ type Store struct {
 	writes   *committer
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store          = (*Store)(nil)
+	_ store.RevisionPruner = (*Store)(nil)
+)
 
 // Open opens the store in the file at path, creating the file (and its
 // directory) when it does not exist. Only one process may have a store
@@ -211,7 +214,7 @@ type pinOwner struct {
 	owner     store.Owner
 }
 
-// PruneRevisions implements store.Store. It asks exists about each owner
+// PruneRevisions implements store.RevisionPruner. It asks exists about each owner
 // revision once, with no transaction open, and then deletes the pins of
 // those that are gone (including any pinned meanwhile).
 func (s *Store) PruneRevisions(ctx context.Context, exists func(namespace string, o store.Owner) bool) (int, error) {

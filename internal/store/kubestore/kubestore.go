@@ -37,7 +37,10 @@ type Store struct {
 	closeOnce sync.Once
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store          = (*Store)(nil)
+	_ store.RevisionPruner = (*Store)(nil)
+)
 
 // New connects to the API server of cfg, starts an informer cache of
 // ClusterImageTags, ImageTags and RevisionPins in every namespace and
@@ -296,7 +299,7 @@ func (s *Store) Revision(ctx context.Context, key store.RevisionKey) (digest.Dig
 	return digest.Digest(cur.Digest), nil
 }
 
-// PruneRevisions implements store.Store. It lists the pins from the
+// PruneRevisions implements store.RevisionPruner. It lists the pins from the
 // cache, asks exists once per namespace and owner, and deletes the pins
 // of owners that are gone. (Kubernetes garbage collection deletes them
 // too, through their ownerReferences; this catches owners deleted with
@@ -456,27 +459,16 @@ func setRecord(r *TagRecord, t *store.Tag) {
 	}
 }
 
-// ownerAPIVersion returns the apiVersion of the owner kinds pods of one
-// workload revision belong to.
-func ownerAPIVersion(kind string) (string, bool) {
-	switch kind {
-	case "ReplicaSet", "StatefulSet", "DaemonSet", "ControllerRevision":
-		return "apps/v1", true
-	case "Job":
-		return "batch/v1", true
-	}
-	return "", false
-}
-
 // newRevisionPin returns the RevisionPin that pins key to d, owned by
 // key's owner.
 func newRevisionPin(key store.RevisionKey, d digest.Digest) (*RevisionPin, error) {
 	o := key.Owner
-	apiVersion, ok := ownerAPIVersion(o.Kind)
+	kind, ok := store.LookupOwnerKind(o.Kind)
 	if !ok {
 		return nil, fmt.Errorf("owner kind %q is not one tagpin pins revisions of "+
-			"(ReplicaSet, Job, StatefulSet, DaemonSet, ControllerRevision)", o.Kind)
+			"(ReplicaSet, Job, StatefulSet, DaemonSet)", o.Kind)
 	}
+	apiVersion := kind.APIVersion()
 	if o.Name == "" {
 		return nil, fmt.Errorf("the owner %s %s has no name: the pin's ownerReference needs it", o.Kind, o.UID)
 	}
