@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -61,6 +62,9 @@ type webhookFlags struct {
 	metricsAddr    string
 	healthAddr     string
 	pruneInterval  time.Duration
+	concurrency    int
+	logLevel       string
+	logFormat      string
 }
 
 func newWebhookCommand(stdio IO) *cobra.Command {
@@ -104,7 +108,10 @@ still serves, with the bolt store, the mounted docker config
 	fs.StringVar(&f.kubeContext, "context", "", "kubeconfig context to use")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address serving Prometheus metrics at /metrics (0 disables)")
 	fs.StringVar(&f.healthAddr, "health-probe-bind-address", ":8081", "address serving /healthz and /readyz (0 disables)")
-	fs.DurationVar(&f.pruneInterval, "prune-interval", 10*time.Minute, "with a cluster connection and the bolt store, how often revision pins of deleted workloads are removed (the kubernetes store leaves that to garbage collection)")
+	fs.IntVar(&f.concurrency, "resolve-concurrency", webhook.DefaultConcurrency, "images of one pod resolved at once (--registry-concurrency bounds each registry across pods)")
+	fs.DurationVar(&f.pruneInterval, "prune-interval", 10*time.Minute, "with a cluster connection, how often revision pins of deleted workloads are removed (0 disables); with the kubernetes store, garbage collection removes them too, this catches owners deleted with --cascade=orphan")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or text")
 	return cmd
 }
 
@@ -114,6 +121,7 @@ func (f *webhookFlags) config() (webhook.Config, error) {
 	cfg.PinScope = webhook.PinScope(f.pinScope)
 	cfg.ResolveTags = f.resolveTags
 	cfg.ResolveTimeout = f.resolveTimeout
+	cfg.Concurrency = f.concurrency
 	own := f.namespace
 	if own == "" {
 		own = os.Getenv("POD_NAMESPACE")
@@ -185,10 +193,29 @@ func (f *webhookFlags) openStore(ctx context.Context, cfg *rest.Config) (store.S
 	return nil, fmt.Errorf("--store %q: use bolt:PATH or kubernetes", f.storeSpec)
 }
 
-func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
-	log := slog.New(slog.NewJSONHandler(stdio.Err, nil))
-	ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
+// logger returns the webhook's logger, as --log-level and --log-format
+// ask.
+func (f *webhookFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", f.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch f.logFormat {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use json or text", f.logFormat)
+}
 
+func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
+	log, err := f.logger(stdio.Err)
+	if err != nil {
+		return err
+	}
+	ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
 	cfg, err := f.config()
 	if err != nil {
 		return err
@@ -210,55 +237,92 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	opts := []webhook.Option{webhook.WithMetrics(webhook.NewMetrics(promReg)), webhook.WithLogger(log)}
+	metrics := webhook.NewMetrics(promReg)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, ctx := errgroup.WithContext(ctx)
+	opts := []webhook.Option{webhook.WithMetrics(metrics), webhook.WithLogger(log)}
 	if restCfg != nil {
-		c, err := cache.New(restCfg, cache.Options{Scheme: clientgoscheme.Scheme})
-		if err != nil {
-			return fmt.Errorf("connecting to the cluster: %w", err)
-		}
-		// Informers for what admission reads: no API call per request.
-		for _, obj := range []client.Object{&corev1.Secret{}, &corev1.ServiceAccount{}} {
-			if _, err := c.GetInformer(ctx, obj); err != nil {
-				return fmt.Errorf("watching %T: %w (the webhook needs list and watch on secrets and serviceaccounts)", obj, err)
-			}
-		}
-		g.Go(func() error { return c.Start(ctx) })
-		if !c.WaitForCacheSync(ctx) {
-			return errors.New("the secret and service account caches did not sync; check the webhook's RBAC (list, watch secrets and serviceaccounts)")
-		}
-		opts = append(opts, webhook.WithPullSecrets(&webhook.ClusterPullSecrets{Reader: c}))
-
-		core, err := typedcorev1.NewForConfig(restCfg)
+		cluster, err := startCluster(ctx, g, restCfg)
 		if err != nil {
 			return err
 		}
-		broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: core.Events("")})
-		defer broadcaster.Shutdown()
-		opts = append(opts, webhook.WithEvents(broadcaster.NewRecorder(runtime.NewScheme(), corev1.EventSource{Component: "tagpin"})))
+		defer cluster.close()
+		opts = append(opts, cluster.options()...)
+		if p, ok := st.(store.RevisionPruner); ok && f.pruneInterval > 0 {
+			pruner := webhook.NewPruner(p, &webhook.ClusterOwners{Client: cluster.metadata}, metrics, log)
+			g.Go(func() error { pruner.Run(ctx, f.pruneInterval); return nil })
+		}
 	}
 	h, err := webhook.NewHandler(cfg, track.New(r, st, store.SourceAdmission), st, opts...)
 	if err != nil {
 		return err
 	}
-	if _, ok := st.(*boltstore.Store); ok && restCfg != nil && f.pruneInterval > 0 {
-		meta, err := metadata.NewForConfig(restCfg)
-		if err != nil {
-			return err
-		}
-		go h.PruneEvery(ctx, &webhook.ClusterOwners{Client: meta}, f.pruneInterval)
+	f.serve(ctx, g, h, promReg)
+	log.Info("serving", "port", f.port, "path", "/mutate", "mode", cfg.Mode, "pinScope", cfg.PinScope, "store", f.storeSpec, "cluster", restCfg != nil)
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
 	}
+	return err
+}
 
+// cluster is what the webhook uses of the cluster: caches of the
+// secrets and service accounts that hold pull secrets, an event
+// recorder, and a metadata client to look up owners.
+type cluster struct {
+	reader      client.Reader
+	broadcaster record.EventBroadcaster
+	metadata    metadata.Interface
+}
+
+// startCluster starts the caches (in g) and waits for them to sync.
+func startCluster(ctx context.Context, g *errgroup.Group, restCfg *rest.Config) (*cluster, error) {
+	c, err := cache.New(restCfg, cache.Options{Scheme: clientgoscheme.Scheme})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	// Informers for what admission reads: no API call per request.
+	for _, obj := range []client.Object{&corev1.Secret{}, &corev1.ServiceAccount{}} {
+		if _, err := c.GetInformer(ctx, obj); err != nil {
+			return nil, fmt.Errorf("watching %T: %w (the webhook needs list and watch on secrets and serviceaccounts)", obj, err)
+		}
+	}
+	g.Go(func() error { return c.Start(ctx) })
+	if !c.WaitForCacheSync(ctx) {
+		return nil, errors.New("the secret and service account caches did not sync; check the webhook's RBAC (list, watch secrets and serviceaccounts)")
+	}
+	core, err := typedcorev1.NewForConfig(restCfg)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := metadata.NewForConfig(restCfg)
+	if err != nil {
+		return nil, err
+	}
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: core.Events("")})
+	return &cluster{reader: c, broadcaster: broadcaster, metadata: meta}, nil
+}
+
+func (c *cluster) options() []webhook.Option {
+	return []webhook.Option{
+		webhook.WithPullSecrets(&webhook.ClusterPullSecrets{Reader: c.reader}),
+		webhook.WithEvents(c.broadcaster.NewRecorder(runtime.NewScheme(), corev1.EventSource{Component: "tagpin"})),
+	}
+}
+
+func (c *cluster) close() { c.broadcaster.Shutdown() }
+
+// serve starts (in g) the admission server and, unless disabled, the
+// metrics and health servers.
+func (f *webhookFlags) serve(ctx context.Context, g *errgroup.Group, h *webhook.Handler, promReg *prometheus.Registry) {
 	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
 		Host: f.host, Port: f.port, CertDir: f.certDir, CertName: f.certName, KeyName: f.keyName,
 	})
 	srv.Register("/mutate", &ctrlwebhook.Admission{Handler: h})
 	g.Go(func() error { return srv.Start(ctx) })
-	ready := func() error { return srv.StartedChecker()(nil) }
 
 	if f.metricsAddr != "0" && f.metricsAddr != "" {
 		mux := http.NewServeMux()
@@ -269,7 +333,7 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-			if err := ready(); err != nil {
+			if err := srv.StartedChecker()(nil); err != nil {
 				http.Error(w, err.Error(), http.StatusServiceUnavailable)
 				return
 			}
@@ -277,12 +341,6 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 		})
 		g.Go(func() error { return serveHTTP(ctx, f.healthAddr, mux) })
 	}
-	log.Info("serving", "port", f.port, "path", "/mutate", "mode", cfg.Mode, "pinScope", cfg.PinScope, "store", f.storeSpec, "cluster", restCfg != nil)
-	err = g.Wait()
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
 }
 
 // serveHTTP serves h on addr until ctx is done.

@@ -44,17 +44,26 @@ type Config struct {
 	Include, Exclude []*regexp.Regexp
 	// ResolveTimeout bounds the resolutions of one admission.
 	ResolveTimeout time.Duration
+	// Concurrency bounds the resolutions one admission runs at once: a
+	// pod with a thousand images does not open a thousand connections.
+	Concurrency int
 	// SkipNamespaces are never touched (the webhook's own, kube-system).
 	SkipNamespaces []string
 }
 
-// DefaultConfig returns the defaults: mutate, revision pins, 2s.
+// DefaultConcurrency is how many images of one pod are resolved at once
+// unless configured otherwise.
+const DefaultConcurrency = 16
+
+// DefaultConfig returns the defaults: mutate, revision pins, 2s, 16
+// resolutions at once.
 func DefaultConfig() Config {
 	return Config{
 		Mode:           ModeMutate,
 		PinScope:       PinRevision,
 		ResolveTags:    true,
 		ResolveTimeout: 2 * time.Second,
+		Concurrency:    DefaultConcurrency,
 		SkipNamespaces: []string{"kube-system"},
 	}
 }
@@ -69,6 +78,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ResolveTimeout <= 0 {
 		return fmt.Errorf("resolve timeout %s: must be positive", c.ResolveTimeout)
+	}
+	if c.Concurrency <= 0 {
+		return fmt.Errorf("concurrency %d: must be positive", c.Concurrency)
 	}
 	return nil
 }

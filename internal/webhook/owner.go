@@ -15,13 +15,14 @@ func revisionOwner(pod *corev1.Pod) (store.Owner, bool) {
 	if ref == nil || ref.UID == "" {
 		return store.Owner{}, false
 	}
+	kind, ok := store.LookupOwnerKind(ref.Kind)
+	if !ok {
+		return store.Owner{}, false
+	}
 	o := store.Owner{Kind: ref.Kind, Name: ref.Name, UID: string(ref.UID)}
-	switch ref.Kind {
-	case "ReplicaSet", "Job":
-		return o, true
-	case "StatefulSet", "DaemonSet":
+	if kind.Revisioned {
 		o.Revision = pod.Labels["controller-revision-hash"]
 		return o, o.Revision != ""
 	}
-	return store.Owner{}, false
+	return o, true
 }

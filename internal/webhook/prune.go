@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,19 +26,13 @@ type ClusterOwners struct {
 	Client metadata.Interface
 }
 
-var ownerResources = map[string]schema.GroupVersionResource{
-	"ReplicaSet":  {Group: "apps", Version: "v1", Resource: "replicasets"},
-	"StatefulSet": {Group: "apps", Version: "v1", Resource: "statefulsets"},
-	"DaemonSet":   {Group: "apps", Version: "v1", Resource: "daemonsets"},
-	"Job":         {Group: "batch", Version: "v1", Resource: "jobs"},
-}
-
 // Exists implements Owners.
 func (c *ClusterOwners) Exists(ctx context.Context, namespace string, o store.Owner) (bool, error) {
-	gvr, ok := ownerResources[o.Kind]
+	kind, ok := store.LookupOwnerKind(o.Kind)
 	if !ok {
 		return true, fmt.Errorf("owner kind %s: tagpin does not know its resource; keeping its pins", o.Kind)
 	}
+	gvr := schema.GroupVersionResource{Group: kind.Group, Version: kind.Version, Resource: kind.Resource}
 	m, err := c.Client.Resource(gvr).Namespace(namespace).Get(ctx, o.Name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -48,23 +43,38 @@ func (c *ClusterOwners) Exists(ctx context.Context, namespace string, o store.Ow
 	return string(m.UID) == o.UID, nil
 }
 
+// Pruner removes the revision pins of deleted owners from a store that
+// needs to be told (see store.RevisionPruner).
+type Pruner struct {
+	store   store.RevisionPruner
+	owners  Owners
+	metrics *Metrics
+	log     *slog.Logger
+}
+
+// NewPruner returns a pruner of st's revision pins that asks owners
+// whether their owners exist. metrics may be nil.
+func NewPruner(st store.RevisionPruner, owners Owners, metrics *Metrics, log *slog.Logger) *Pruner {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Pruner{store: st, owners: owners, metrics: metrics, log: log}
+}
+
 // Prune removes the revision pins whose owner no longer exists and
 // returns how many it removed. An owner that cannot be looked up keeps
 // its pins.
-func (h *Handler) Prune(ctx context.Context, owners Owners) (int, error) {
-	if h.store == nil {
-		return 0, nil
-	}
+func (p *Pruner) Prune(ctx context.Context) (int, error) {
 	var lookupErr error
-	n, err := h.store.PruneRevisions(ctx, func(namespace string, o store.Owner) bool {
-		ok, err := owners.Exists(ctx, namespace, o)
+	n, err := p.store.PruneRevisions(ctx, func(namespace string, o store.Owner) bool {
+		ok, err := p.owners.Exists(ctx, namespace, o)
 		if err != nil && lookupErr == nil {
 			lookupErr = err
 		}
 		return ok
 	})
-	if h.metrics != nil && n > 0 {
-		h.metrics.pruned.Add(float64(n))
+	if p.metrics != nil && n > 0 {
+		p.metrics.pruned.Add(float64(n))
 	}
 	if err != nil {
 		return n, err
@@ -72,9 +82,8 @@ func (h *Handler) Prune(ctx context.Context, owners Owners) (int, error) {
 	return n, lookupErr
 }
 
-// PruneEvery runs Prune every interval until ctx is done, logging what
-// it did.
-func (h *Handler) PruneEvery(ctx context.Context, owners Owners, interval time.Duration) {
+// Run prunes every interval until ctx is done, logging what it did.
+func (p *Pruner) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -83,12 +92,15 @@ func (h *Handler) PruneEvery(ctx context.Context, owners Owners, interval time.D
 			return
 		case <-t.C:
 		}
-		n, err := h.Prune(ctx, owners)
+		n, err := p.Prune(ctx)
 		if err != nil {
-			h.storeError("prune", err)
+			p.log.Error("pruning revision pins", "error", err)
+			if p.metrics != nil {
+				p.metrics.storeErrors.WithLabelValues("prune").Inc()
+			}
 		}
 		if n > 0 {
-			h.log.Info("pruned revision pins of deleted owners", "pins", n)
+			p.log.Info("pruned revision pins of deleted owners", "pins", n)
 		}
 	}
 }
