@@ -35,4 +35,3 @@ func unavailableReason(err error) string {
 	}
 	return "registry unavailable"
 }
-
