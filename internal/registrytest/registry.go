@@ -1,6 +1,7 @@
 package registrytest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -80,12 +81,17 @@ type Registry struct {
 	failNext   int
 	held       chan struct{}
 	stop       chan struct{}
+	// inFlight counts public requests being served, maxInFlight the
+	// most at once; inFlightChanged is closed (and replaced) whenever
+	// inFlight changes.
+	inFlight, maxInFlight int
+	inFlightChanged       chan struct{}
 }
 
 // New starts a registry on loopback; it stops when the test ends.
 func New(t testing.TB, opts ...Option) *Registry {
 	t.Helper()
-	r := &Registry{tokens: map[string]bool{}, stop: make(chan struct{})}
+	r := &Registry{tokens: map[string]bool{}, stop: make(chan struct{}), inFlightChanged: make(chan struct{})}
 	for _, o := range opts {
 		o(r)
 	}
@@ -174,6 +180,44 @@ func (r *Registry) ResetCounts() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.counts = Counts{}
+	r.maxInFlight = r.inFlight
+}
+
+// MaxInFlight returns the most public requests served at once since the
+// registry started or the counts were last reset.
+func (r *Registry) MaxInFlight() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.maxInFlight
+}
+
+// AwaitInFlight waits until at least n public requests are being served
+// at once (held, say), or fails the test when ctx ends first.
+func (r *Registry) AwaitInFlight(ctx context.Context, t testing.TB, n int) {
+	t.Helper()
+	for {
+		r.mu.Lock()
+		cur, changed := r.inFlight, r.inFlightChanged
+		r.mu.Unlock()
+		if cur >= n {
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("waiting for %d requests in flight: %d after %v", n, cur, ctx.Err())
+		}
+	}
+}
+
+// addInFlight adds delta to the requests in flight.
+func (r *Registry) addInFlight(delta int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.inFlight += delta
+	r.maxInFlight = max(r.maxInFlight, r.inFlight)
+	close(r.inFlightChanged)
+	r.inFlightChanged = make(chan struct{})
 }
 
 // ExpireTokens invalidates every token issued so far.
@@ -185,6 +229,8 @@ func (r *Registry) ExpireTokens() {
 
 func (r *Registry) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.addInFlight(1)
+		defer r.addInFlight(-1)
 		r.mu.Lock()
 		isToken := req.URL.Path == "/token"
 		isManifest := strings.Contains(req.URL.Path, "/manifests/")
@@ -299,6 +345,21 @@ func (r *Registry) adminRef(t testing.TB, repoTag string) name.Reference {
 		t.Fatalf("registrytest: %v", err)
 	}
 	return ref
+}
+
+// Tag tags the manifest at src (repository:tag) as tag in the same
+// repository, and returns its digest.
+func (r *Registry) Tag(t testing.TB, src, tag string) digest.Digest {
+	t.Helper()
+	desc, err := remote.Get(r.adminRef(t, src))
+	if err != nil {
+		t.Fatalf("registrytest: getting %s: %v", src, err)
+	}
+	repo, _, _ := strings.Cut(src, ":")
+	if err := remote.Tag(r.adminRef(t, repo+":"+tag).(name.Tag), desc); err != nil {
+		t.Fatalf("registrytest: tagging %s as %s: %v", src, tag, err)
+	}
+	return digest.Digest(desc.Digest.String())
 }
 
 // PushImage pushes a small random single-platform image as repoTag

@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	goruntime "runtime"
 	"strings"
@@ -444,5 +445,65 @@ func TestBurstOfOneRevisionMakesOneRequest(t *testing.T) {
 	}
 	if c := e.reg.Counts(); c.Total() != 1 {
 		t.Errorf("64 pods of one new ReplicaSet made %d registry requests (%+v), want 1", c.Total(), c)
+	}
+}
+
+// A pod with many images resolves at most Config.Concurrency of them at
+// once: the registry sees no more requests in flight than that.
+func TestConcurrencyPerAdmission(t *testing.T) {
+	for _, rs := range []string{"", "rs-many"} { // one flight per image, or plain resolutions
+		t.Run("owner="+rs, func(t *testing.T) {
+			cfg := webhook.DefaultConfig()
+			cfg.Concurrency = 4
+			e := newEnv(t, cfg)
+			var refs, want []string
+			for i := range 40 {
+				tag := fmt.Sprintf("img%d:1", i)
+				d := e.reg.PushImage(t, tag)
+				refs = append(refs, e.reg.Ref(tag))
+				want = append(want, e.reg.Ref(tag)+"@"+d.String())
+			}
+			e.reg.ResetCounts()
+			e.reg.Hold()
+			done := make(chan *corev1.Pod)
+			go func() {
+				_, got := e.admit(t, pod(rs, refs...))
+				done <- got
+			}()
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			e.reg.AwaitInFlight(ctx, t, cfg.Concurrency)
+			e.reg.Release()
+			wantImages(t, <-done, want...)
+			if n := e.reg.MaxInFlight(); n > cfg.Concurrency {
+				t.Errorf("%d registry requests in flight at once for one pod, want at most %d", n, cfg.Concurrency)
+			}
+		})
+	}
+}
+
+// A pod with a thousand distinct tags is pinned whole, with the default
+// bound on concurrent resolutions.
+func TestThousandImagePod(t *testing.T) {
+	e := newEnv(t, webhook.DefaultConfig())
+	d := e.reg.PushImage(t, "many:0")
+	refs, want := []string{e.reg.Ref("many:0")}, []string{e.reg.Ref("many:0@" + d.String())}
+	for i := 1; i < 1000; i++ {
+		tag := fmt.Sprint(i)
+		e.reg.Tag(t, "many:0", tag)
+		refs = append(refs, e.reg.Ref("many:"+tag))
+		want = append(want, e.reg.Ref("many:"+tag+"@"+d.String()))
+	}
+	e.reg.ResetCounts()
+	resp, got := e.admit(t, pod("rs-thousand", refs...))
+	if !resp.Allowed {
+		t.Fatalf("denied: %v", resp.Result)
+	}
+	wantImages(t, got, want...)
+	if c := e.reg.Counts(); c.Head != 1000 {
+		t.Errorf("registry HEADs = %d, want 1000 (one per tag)", c.Head)
+	}
+	if n := e.reg.MaxInFlight(); n > webhook.DefaultConcurrency {
+		t.Errorf("%d registry requests in flight at once, want at most %d", n, webhook.DefaultConcurrency)
 	}
 }
