@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/duration"
 
 	"github.com/tagpin/tagpin/internal/imageref"
 	"github.com/tagpin/tagpin/internal/store"
@@ -159,7 +160,7 @@ func printHistory(w io.Writer, entries []historyEntry, full bool) error {
 		if !full {
 			d = shortDigest(d)
 		}
-		current := humanDuration(time.Duration(e.CurrentFor * float64(time.Second)))
+		current := duration.HumanDuration(time.Duration(e.CurrentFor * float64(time.Second)))
 		if e.Current {
 			current += " (current)"
 		}
@@ -177,39 +178,4 @@ func shortDigest(d string) string {
 		return d
 	}
 	return algo + ":" + hex[:12]
-}
-
-// humanDuration formats d the way kubectl shows ages: 45s, 12m, 5h, 3d,
-// 2y; two units while the larger one is small (1h30m, 2d4h).
-func humanDuration(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < 10*time.Minute:
-		m, s := int(d.Minutes()), int(d.Seconds())%60
-		if s == 0 {
-			return fmt.Sprintf("%dm", m)
-		}
-		return fmt.Sprintf("%dm%ds", m, s)
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 8*time.Hour:
-		h, m := int(d.Hours()), int(d.Minutes())%60
-		if m == 0 {
-			return fmt.Sprintf("%dh", h)
-		}
-		return fmt.Sprintf("%dh%dm", h, m)
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	case d < 8*24*time.Hour:
-		days, h := int(d.Hours())/24, int(d.Hours())%24
-		if h == 0 {
-			return fmt.Sprintf("%dd", days)
-		}
-		return fmt.Sprintf("%dd%dh", days, h)
-	case d < 2*365*24*time.Hour:
-		return fmt.Sprintf("%dd", int(d.Hours())/24)
-	default:
-		return fmt.Sprintf("%dy", int(d.Hours())/24/365)
-	}
 }
