@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -201,7 +202,9 @@ func TestDamagedPages(t *testing.T) {
 			t.Parallel()
 			for id := range p.pages {
 				t.Run(fmt.Sprint("page ", id), func(t *testing.T) {
-					path := p.damaged(t, t.TempDir(), id, fl.fill(id))
+					dir := t.TempDir()
+					path := p.damaged(t, dir, id, fl.fill(id))
+					p.check(t, path, id)
 					p.exercise(t, path)
 				})
 			}
@@ -299,5 +302,169 @@ func (p populated) exercise(t *testing.T, path string) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("Tag(%s) after writes (-want +got):\n%s", key, diff)
 		}
+	}
+}
+
+// check runs Check and Compact on the damaged file at path (page id
+// overwritten).
+func (p populated) check(t *testing.T, path string, id int) {
+	t.Helper()
+	r, err := Check(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if r.Damaged() != p.data[id] {
+		t.Errorf("Check: damaged = %t, want %t (page %d holds data: %t); problems: %+v", r.Damaged(), p.data[id], id, p.data[id], r.Problems)
+	}
+	out := filepath.Join(filepath.Dir(path), "compacted.db")
+	c, err := Compact(t.Context(), path, out)
+	if r.Unreadable {
+		wantCorrupt(t, "Compact of an unreadable file", err, path)
+		return
+	}
+	if err != nil {
+		t.Fatalf("Compact: %v", err)
+	}
+	if c.Tags != r.Tags || c.Pins != r.Pins {
+		t.Errorf("Compact copied %d tags and %d pins, Check counted %d and %d", c.Tags, c.Pins, r.Tags, r.Pins)
+	}
+	if rc, err := Check(t.Context(), out); err != nil || rc.Damaged() {
+		t.Errorf("Check of the compacted file: %v, %+v", err, rc)
+	}
+	s := open(t, out)
+	defer s.Close()
+	var tags, pins int
+	for key, want := range p.tags {
+		got, err := s.Tag(t.Context(), key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		tags++
+		if err != nil {
+			t.Errorf("Tag(%s) in the compacted file: %v", key, err)
+		} else if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Tag(%s) in the compacted file (-want +got):\n%s", key, diff)
+		}
+	}
+	if _, err := s.Tag(t.Context(), p.canary); err == nil {
+		tags++
+	}
+	for key, want := range p.pins {
+		got, err := s.Revision(t.Context(), key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		pins++
+		if err != nil || got != want {
+			t.Errorf("Revision(%s) in the compacted file = %s, %v; want %s", key.Image, got, err, want)
+		}
+	}
+	if tags != r.Tags || pins != r.Pins {
+		t.Errorf("the compacted file holds %d tags and %d pins, the report says %d and %d", tags, pins, r.Tags, r.Pins)
+	}
+	if lost := tags < len(p.tags) || pins < len(p.pins); lost && !r.Lost() {
+		t.Errorf("%d of %d tags and %d of %d pins were copied, but the report says nothing is lost: %+v", tags, len(p.tags)+1, pins, len(p.pins), r.Problems)
+	}
+}
+
+// A damaged page found by one call fails every later call at once, in
+// every goroutine, and Close still releases the file.
+func TestDamageStopsTheStore(t *testing.T) {
+	t.Parallel()
+	p := populate(t)
+	// The leaf page holding the first tag.
+	var leaf int
+	if err := readFile(p.path, func(f *file) {
+		m, _ := f.metaAt(0)
+		if m1, err := f.metaAt(1); err == nil && m1.txid > m.txid {
+			m = m1
+		}
+		for id := 2; id < p.pages; id++ {
+			pg, err := f.page(uint64(id))
+			if err != nil || pg.flags != flagLeaf || !p.data[id] || id == int(m.root) {
+				continue
+			}
+			els, err := pg.elements()
+			if err == nil && len(els) > 0 && bytes.Count(els[0].key, []byte{0}) == 3 {
+				leaf = id
+				return
+			}
+		}
+	}); err != nil || leaf == 0 {
+		t.Fatalf("no leaf page of tags found: %v", err)
+	}
+	path := p.damaged(t, t.TempDir(), leaf, func(b []byte) { clear(b) })
+	s := open(t, path)
+	var first error
+	for key := range p.tags {
+		if _, err := s.Tag(t.Context(), key); err != nil {
+			first = err
+			break
+		}
+	}
+	wantCorrupt(t, "Tag on the damaged page", first, path)
+	var wg sync.WaitGroup
+	for key := range p.tags {
+		wg.Go(func() {
+			if _, err := s.Tag(t.Context(), key); err != first {
+				t.Errorf("Tag(%s) after the damage was found: err = %v, want the first error", key, err)
+			}
+		})
+		wg.Go(func() {
+			if _, err := s.Observe(t.Context(), key, storetest.Digest("x"), t0.Add(time.Hour*1000), store.SourceCLI); !errors.Is(err, first) {
+				t.Errorf("Observe(%s) after the damage was found: err = %v, want the first error", key, err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := s.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	// The file is released and unchanged.
+	r, err := Check(t.Context(), path)
+	if err != nil || !r.Lost() {
+		t.Errorf("Check after Close: %v, %+v; want lost records", err, r)
+	}
+}
+
+// Compacting in place replaces the file and keeps the original.
+func TestCompactInPlace(t *testing.T) {
+	t.Parallel()
+	p := populate(t)
+	original, err := os.ReadFile(p.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round, wantBackup := range []string{p.path + ".bak", p.path + ".bak.1"} {
+		c, err := Compact(t.Context(), p.path, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Output != p.path || c.Backup != wantBackup || c.Damaged() {
+			t.Errorf("round %d: Compact = output %s, backup %s, problems %+v; want %s, %s, none", round, c.Output, c.Backup, c.Problems, p.path, wantBackup)
+		}
+		if c.Tags != len(p.tags)+1 || c.Pins != len(p.pins) {
+			t.Errorf("round %d: copied %d tags, %d pins; want %d, %d", round, c.Tags, c.Pins, len(p.tags)+1, len(p.pins))
+		}
+	}
+	if b, err := os.ReadFile(p.path + ".bak"); err != nil || !bytes.Equal(b, original) {
+		t.Errorf("the backup is not the original file (%v)", err)
+	}
+	s := open(t, p.path)
+	defer s.Close()
+	for key, want := range p.tags {
+		got, err := s.Tag(t.Context(), key)
+		if err != nil {
+			t.Fatalf("Tag(%s) after compacting: %v", key, err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Tag(%s) after compacting (-want +got):\n%s", key, diff)
+		}
+	}
+	if _, err := Compact(t.Context(), p.path, ""); !errors.Is(err, ErrLocked) {
+		t.Errorf("Compact of an open store: err = %v, want ErrLocked", err)
+	}
+	if _, err := Check(t.Context(), p.path); !errors.Is(err, ErrLocked) {
+		t.Errorf("Check of an open store: err = %v, want ErrLocked", err)
 	}
 }
