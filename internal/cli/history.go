@@ -95,16 +95,22 @@ that namespace's record.`,
 						args[0], where, key.Scope)
 				}
 			} else {
-				s, err := st.open()
+				where, err = st.file()
 				if err != nil {
 					return err
 				}
+				s, err := st.open()
+				if err != nil {
+					return storeError(err, where)
+				}
 				defer s.Close()
-				where, _ = st.file()
 				tag, err = s.Tag(cmd.Context(), key)
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("no history for %s in %s (scope %s): tagpin has not resolved this tag there yet; run tagpin resolve %s, or check --store and --namespace",
 						args[0], where, key.Scope, args[0])
+				}
+				if errors.Is(err, store.ErrCorrupt) {
+					return fmt.Errorf("reading the history of %s: %w", args[0], storeError(err, where))
 				}
 				if err != nil {
 					return fmt.Errorf("reading the history of %s: %w", args[0], err)

@@ -66,6 +66,7 @@ as written.`,
 	root.SetOut(stdio.Out)
 	root.SetErr(stdio.Err)
 	root.AddCommand(newResolveCommand(stdio), newPinCommand(stdio), newHistoryCommand(stdio), newWebhookCommand(stdio))
+	root.AddCommand(newStoreCommand(stdio))
 	return root
 }
 

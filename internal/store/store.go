@@ -12,6 +12,12 @@ import (
 // ErrNotFound is returned (wrapped) when a store has no record for a key.
 var ErrNotFound = errors.New("not found")
 
+// ErrCorrupt is returned (wrapped) when a store's data is damaged: a
+// record it cannot decode, or a file whose structure is not what the
+// backend wrote (a damaged disk page, say). The error names what is
+// damaged; callers must not fall back on what the store would have said.
+var ErrCorrupt = errors.New("store damaged")
+
 // DefaultMaxMoves is how many moves a tag's history keeps unless a
 // backend is configured otherwise; older moves are dropped first.
 const DefaultMaxMoves = 100

@@ -29,10 +29,13 @@ var (
 
 // Store is a store.Store in a bbolt file. It is safe for concurrent use.
 type Store struct {
-	db       *bolt.DB
+	db *bolt.DB
+	// file is the file bbolt opened, closed directly when bbolt is stuck.
+	file     *os.File
 	path     string
 	maxMoves int
 	writes   *committer
+	damage   damage
 }
 
 var (
@@ -44,8 +47,9 @@ var (
 // directory) when it does not exist. Only one process may have a store
 // open: Open fails with ErrLocked when another does not close it within
 // the lock timeout (see WithLockTimeout). It fails with ErrSchema when
-// the file holds another schema version, and with another error naming
-// the file when the file is not a bolt database.
+// the file holds another schema version, with a *CorruptError when the
+// file is damaged, and with another error naming the file when the file
+// is not a bolt database.
 func Open(path string, opts ...Option) (*Store, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
@@ -54,20 +58,24 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.lockTimeout})
+	db, f, err := openBolt(path, &bolt.Options{Timeout: o.lockTimeout})
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("opening store %s: %w; stop it or use another --store path", path, ErrLocked)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
 		return nil, fmt.Errorf("opening store %s: not a tagpin store, or a damaged one (bbolt: %w); move it away or use another --store path", path, err)
+	case errors.Is(err, store.ErrCorrupt):
+		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	case err != nil:
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
-	if err := checkSchema(db, path); err != nil {
-		_ = db.Close()
+	s := &Store{db: db, file: f, path: path, maxMoves: o.maxMoves}
+	s.writes = newCommitter(s.update)
+	if err := s.checkSchema(); err != nil {
+		_ = closeBolt(db, f, &s.damage)
 		return nil, err
 	}
-	return &Store{db: db, path: path, maxMoves: o.maxMoves, writes: newCommitter(db)}, nil
+	return s, nil
 }
 
 // Observe implements store.Store.
@@ -93,7 +101,7 @@ func (s *Store) Observe(ctx context.Context, key store.TagKey, d digest.Digest, 
 		if v := b.Get(k); v != nil {
 			var err error
 			if cur, err = decodeTag(key, v); err != nil {
-				return err
+				return s.corrupt(err)
 			}
 		}
 		t, o, changed := store.Record(cur, key, d, at, src, s.maxMoves)
@@ -122,14 +130,16 @@ func (s *Store) Tag(ctx context.Context, key store.TagKey) (*store.Tag, error) {
 		return nil, fmt.Errorf("tag %s: %w", key, store.ErrNotFound)
 	}
 	var t *store.Tag
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketTags).Get(k)
 		if v == nil {
 			return fmt.Errorf("tag %s: %w", key, store.ErrNotFound)
 		}
 		var err error
-		t, err = decodeTag(key, v)
-		return err
+		if t, err = decodeTag(key, v); err != nil {
+			return s.corrupt(err)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -155,7 +165,7 @@ func (s *Store) PinRevision(ctx context.Context, key store.RevisionKey, d digest
 		if v := b.Get(k); v != nil {
 			_, got, err := decodeRevision(describeRevision(key), v)
 			if err != nil {
-				return err
+				return s.corrupt(err)
 			}
 			pinned = got
 			return nil
@@ -182,14 +192,16 @@ func (s *Store) Revision(ctx context.Context, key store.RevisionKey) (digest.Dig
 		return "", fmt.Errorf("%s: %w", describeRevision(key), store.ErrNotFound)
 	}
 	var pinned digest.Digest
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketRevisions).Get(k)
 		if v == nil {
 			return fmt.Errorf("%s: %w", describeRevision(key), store.ErrNotFound)
 		}
 		var err error
-		_, pinned, err = decodeRevision(describeRevision(key), v)
-		return err
+		if _, pinned, err = decodeRevision(describeRevision(key), v); err != nil {
+			return s.corrupt(err)
+		}
+		return nil
 	})
 	if err != nil {
 		return "", err
@@ -238,7 +250,7 @@ func (s *Store) PruneRevisions(ctx context.Context, exists func(namespace string
 		return 0, nil
 	}
 	n := 0
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		n = 0
 		b := tx.Bucket(bucketRevisions)
 		var keys [][]byte
@@ -265,19 +277,19 @@ func (s *Store) PruneRevisions(ctx context.Context, exists func(namespace string
 // pinOwners returns the owner revisions that have pins.
 func (s *Store) pinOwners() ([]pinOwner, error) {
 	var owners []pinOwner
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRevisions).Cursor()
 		for k, v := c.First(); k != nil; {
 			prefix, ok := revisionOwnerPrefix(k)
 			if !ok {
-				return fmt.Errorf("revision key %q: want 5 NUL-separated parts", k)
+				return s.corrupt(fmt.Errorf("revision key %q: want 5 NUL-separated parts", k))
 			}
 			key, err := parseRevisionKey(k)
 			if err != nil {
-				return err
+				return s.corrupt(err)
 			}
 			if key.Owner.Name, _, err = decodeRevision(describeRevision(key), v); err != nil {
-				return err
+				return s.corrupt(err)
 			}
 			owners = append(owners, pinOwner{prefix: bytes.Clone(prefix), namespace: key.Namespace, owner: key.Owner})
 			// Skip the owner's other pins.
@@ -291,10 +303,26 @@ func (s *Store) pinOwners() ([]pinOwner, error) {
 	return owners, err
 }
 
+// view runs fn in a read transaction; see runTx.
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	return runTx(s.db, s.path, &s.damage, false, fn)
+}
+
+// update runs fn in a write transaction; see runTx.
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	return runTx(s.db, s.path, &s.damage, true, fn)
+}
+
+// corrupt classifies err, a record that does not decode. The damage is
+// confined to the record, so the store goes on serving the others.
+func (s *Store) corrupt(err error) error {
+	return &CorruptError{Path: s.path, Err: err}
+}
+
 // Close implements store.Store. It releases the file for other
 // processes.
 func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
+	if err := closeBolt(s.db, s.file, &s.damage); err != nil {
 		return fmt.Errorf("closing store %s: %w", s.path, err)
 	}
 	return nil

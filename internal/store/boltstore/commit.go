@@ -15,7 +15,8 @@ import (
 // next commit takes all of them. Unlike bolt.DB.Batch, it never waits
 // for company: a lone caller commits at once.
 type committer struct {
-	db *bolt.DB
+	// update runs a write transaction.
+	update func(func(*bolt.Tx) error) error
 	// turn is held (a value sent) by the goroutine committing.
 	turn chan struct{}
 
@@ -45,8 +46,8 @@ const (
 // panicked.
 var errCommitPanicked = errors.New("a store commit panicked")
 
-func newCommitter(db *bolt.DB) *committer {
-	return &committer{db: db, turn: make(chan struct{}, 1)}
+func newCommitter(update func(func(*bolt.Tx) error) error) *committer {
+	return &committer{update: update, turn: make(chan struct{}, 1)}
 }
 
 // do applies apply in a transaction, shared with other callers', and
@@ -103,7 +104,7 @@ func (c *committer) commit(batch []*change) {
 			close(ch.done)
 		}
 	}()
-	err = c.db.Update(func(tx *bolt.Tx) error {
+	err = c.update(func(tx *bolt.Tx) error {
 		for _, ch := range live {
 			ch.err = ch.apply(tx)
 		}

@@ -21,9 +21,10 @@ var keySchema = []byte("schema")
 
 // checkSchema checks that db holds the current schema, and writes it
 // into a new file.
-func checkSchema(db *bolt.DB, path string) error {
+func (s *Store) checkSchema() error {
+	path := s.path
 	fresh := false
-	err := db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			if k, _ := tx.Cursor().First(); k != nil {
@@ -47,8 +48,7 @@ func checkSchema(db *bolt.DB, path string) error {
 		}
 		for _, name := range [][]byte{bucketTags, bucketRevisions} {
 			if tx.Bucket(name) == nil {
-				return fmt.Errorf("opening store %s: schema version %d but no bucket %q: the file is damaged; move it away to start a new store",
-					path, schemaVersion, name)
+				return &CorruptError{Path: path, Err: fmt.Errorf("schema version %d but no bucket %q", schemaVersion, name)}
 			}
 		}
 		return nil
@@ -56,7 +56,7 @@ func checkSchema(db *bolt.DB, path string) error {
 	if err != nil || !fresh {
 		return err
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucket(bucketMeta)
 		if err != nil {
 			return err

@@ -30,7 +30,7 @@ func apiError(verb, resource string, err error) error {
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("%s %s: the Kubernetes API server rejected tagpin's credentials; check its service account token or kubeconfig: %w", verb, gr, err)
 	case meta.IsNoMatchError(err), apierrors.IsNotFound(err):
-		return fmt.Errorf("%s %s: the CustomResourceDefinition %s is not installed; apply config/crd (or install the Helm chart): %w", verb, gr, gr, err)
+		return fmt.Errorf("%s %s: the CustomResourceDefinition %s is not installed; apply the CRDs (kubectl apply -f config/crd/ from the tagpin sources) and grant the RBAC listed in docs/webhook.md and docs/store.md: %w", verb, gr, gr, err)
 	case unreachable(err):
 		return fmt.Errorf("%s %s: the Kubernetes API server is unreachable; check the network and the API server: %w", verb, gr, err)
 	default:
