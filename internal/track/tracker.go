@@ -133,6 +133,19 @@ func (t *Tracker) Resolve(ctx context.Context, q Query) (*Result, error) {
 	return out, nil
 }
 
+// StoreError is a store failure met while resolving: the resolution
+// went on without the store (no fallback), and the error wraps it.
+type StoreError struct {
+	// Op is what was asked of the store: "fallback" (reading the
+	// last-known digest).
+	Op  string
+	Err error
+}
+
+func (e *StoreError) Error() string { return e.Err.Error() }
+
+func (e *StoreError) Unwrap() error { return e.Err }
+
 func (t *Tracker) fallback(ctx context.Context, q Query, resolveErr error) (*Result, error) {
 	if t.store == nil || !t.fallbacks || !errors.Is(resolveErr, resolve.ErrUnavailable) || !q.Ref.HasTag() {
 		return nil, resolveErr
@@ -163,7 +176,7 @@ func (t *Tracker) fallback(ctx context.Context, q Query, resolveErr error) (*Res
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w (and the last-known digest could not be read: %w)", resolveErr, err)
+			return nil, fmt.Errorf("%w (and the last-known digest could not be read: %w)", resolveErr, &StoreError{Op: "fallback", Err: err})
 		}
 		return &Result{
 			Ref:         q.Ref,

@@ -173,6 +173,9 @@ func (h *Handler) resolveOne(ctx context.Context, a *podReview, o *outcome) {
 	if err != nil {
 		o.err = err
 		h.count(resolutionFailed)
+		if se := (*track.StoreError)(nil); errors.As(err, &se) {
+			h.storeError(se.Op, se.Err)
+		}
 		return
 	}
 	o.digest, o.at = res.Digest, res.Verified
