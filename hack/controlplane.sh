@@ -11,9 +11,9 @@
 # under $TAGPIN_CACHE/controlplane/k8s-<version>-etcd-<version>/ and written
 # under a temporary name first, so an interrupted build leaves no half binary.
 #
-# With --built, it builds nothing: it prints the directory when the binaries
-# are there and fails otherwise (the Go test harness, internal/controlplanetest,
-# asks this to skip rather than build for minutes).
+# With --built, it builds nothing: it prints the directory and fails when the
+# binaries are not all there (the Go test harness, internal/controlplanetest,
+# asks this to skip tests rather than build for minutes).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,9 +48,8 @@ have_all() {
 }
 
 if [ "${1:-}" = --built ]; then
-	have_all || { echo "controlplane: not built in $DIR" >&2; exit 1; }
 	echo "$DIR"
-	exit 0
+	have_all
 fi
 
 if ! have_all; then

@@ -14,8 +14,10 @@ import (
 
 // ErrNotBuilt is the error of Start when KUBEBUILDER_ASSETS is unset and
 // hack/controlplane.sh has not built the binaries yet.
-var ErrNotBuilt = errors.New("KUBEBUILDER_ASSETS is unset and etcd, kube-apiserver and kube-controller-manager are not built yet: " +
-	"build them once with make controlplane (or export KUBEBUILDER_ASSETS=$(bash hack/controlplane.sh)); make test does both")
+var ErrNotBuilt = errors.New("the control plane binaries are not built")
+
+// howToBuild completes ErrNotBuilt's messages.
+const howToBuild = "build them once with make controlplane, or export KUBEBUILDER_ASSETS=$(bash hack/controlplane.sh); make test does both"
 
 // assets returns the directory of the control plane binaries, which holds
 // every one of bins: $KUBEBUILDER_ASSETS, or what hack/controlplane.sh
@@ -40,7 +42,12 @@ func assets(ctx context.Context, root string, build io.Writer, bins ...string) (
 		}
 		if err := cmd.Run(); err != nil {
 			if build == nil {
-				return "", fmt.Errorf("%w (%s)", ErrNotBuilt, strings.TrimSpace(stderr.String()))
+				err := fmt.Errorf("KUBEBUILDER_ASSETS is unset and %w (etcd, kube-apiserver, kube-controller-manager in %s): %s",
+					ErrNotBuilt, strings.TrimSpace(stdout.String()), howToBuild)
+				if msg := strings.TrimSpace(stderr.String()); msg != "" {
+					err = fmt.Errorf("%w\n%s", err, msg)
+				}
+				return "", err
 			}
 			return "", fmt.Errorf("building the control plane (bash %s): %w\n%s", script, err, stderr.String())
 		}
