@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -33,7 +34,8 @@ import (
 type ControlPlane struct {
 	// Config is the admin's (system:masters).
 	Config *rest.Config
-	// Client is the admin's; it knows client-go's types and kubestore's.
+	// Client is the admin's; it knows client-go's types, CRDs and
+	// kubestore's types.
 	Client client.Client
 	// Kubeconfig is the path of a kubeconfig file for Config, for
 	// processes that take --kubeconfig. Stop removes it.
@@ -74,6 +76,9 @@ func Start(ctx context.Context, opts ...Option) (cp *ControlPlane, err error) {
 	}
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
 	if err := kubestore.AddToScheme(scheme); err != nil {
