@@ -16,6 +16,13 @@ GO ?= go
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(CACHE)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
+# Build tools live in their own module, hack/tools (go.mod tool directives),
+# so they stay out of tagpin's module graph; go tool builds them on first use.
+TOOLS_GO := $(GO) tool -modfile=hack/tools/go.mod
+CONTROLLER_GEN := $(TOOLS_GO) controller-gen
+# The package of the custom resources' Go types (controller-gen markers).
+API_PKG := ./internal/store/kubestore
+
 # RACE=0 runs the internal packages' tests without the race detector.
 RACE ?= 1
 # Flags for go test; the timeout covers a cold build cache on 2 cores.
@@ -81,17 +88,19 @@ lint: $(GOLANGCI_LINT) ## golangci-lint run ./... (installs the pinned golangci-
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: generate
-generate: ## regenerate the committed generated files (docs/reference, config/crd)
+generate: ## regenerate the committed generated files (DeepCopy and config/crd with controller-gen, docs/reference)
 	rm -rf docs/reference config/crd
+	$(CONTROLLER_GEN) object paths=$(API_PKG) crd paths=$(API_PKG) output:crd:dir=config/crd
 	$(GO) run ./hack/gendocs docs/reference
-	$(GO) run ./hack/gencrds config/crd
 
 .PHONY: check-generated
 check-generated: ## fail when a generated file differs from what make generate writes
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(GO) run ./hack/gendocs "$$tmp/reference"; \
-	$(GO) run ./hack/gencrds "$$tmp/crd"; \
-	if ! diff -ru docs/reference "$$tmp/reference" || ! diff -ru config/crd "$$tmp/crd"; then \
+	$(CONTROLLER_GEN) object paths=$(API_PKG) output:object:dir="$$tmp/object" \
+		crd paths=$(API_PKG) output:crd:dir="$$tmp/crd"; \
+	if ! diff -ru docs/reference "$$tmp/reference" || ! diff -ru config/crd "$$tmp/crd" || \
+		! diff -u $(API_PKG)/zz_generated.deepcopy.go "$$tmp/object/zz_generated.deepcopy.go"; then \
 		echo "generated files are out of date: run make generate and commit the result"; exit 1; \
 	fi
 

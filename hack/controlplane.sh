@@ -10,6 +10,10 @@
 # go.sum as committed (-mod=readonly), never rewriting them. Binaries are cached
 # under $TAGPIN_CACHE/controlplane/k8s-<version>-etcd-<version>/ and written
 # under a temporary name first, so an interrupted build leaves no half binary.
+#
+# With --built, it builds nothing: it prints the directory and fails when the
+# binaries are not all there (the Go test harness, internal/controlplanetest,
+# asks this to skip tests rather than build for minutes).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,6 +46,11 @@ have_all() {
 		[ -x "$DIR/$b" ] || return 1
 	done
 }
+
+if [ "${1:-}" = --built ]; then
+	echo "$DIR"
+	have_all
+fi
 
 if ! have_all; then
 	mkdir -p "$DIR"

@@ -35,7 +35,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/tagpin/tagpin/internal/certtest"
-	"github.com/tagpin/tagpin/internal/store/kubestore/kubestoretest"
+	"github.com/tagpin/tagpin/internal/controlplanetest"
 )
 
 const (
@@ -101,24 +101,15 @@ func run(ctx context.Context) error {
 
 	step("starting a local control plane: etcd, kube-apiserver, kube-controller-manager")
 	note("(the first run builds them from the Go module proxy, about 6 minutes on 2 cores; later runs reuse ~/.cache/tagpin)")
-	env, err := kubestoretest.Start(ctx, os.Stderr)
+	env, err := controlplanetest.Start(ctx,
+		controlplanetest.WithBuild(os.Stderr),
+		controlplanetest.WithControllerManager(io.Discard, "deployment", "replicaset", "garbagecollector", "serviceaccount"))
 	if err != nil {
 		return err
 	}
 	defer func() { _ = env.Stop() }()
-	stopCM, err := env.StartControllerManager(ctx, io.Discard, "deployment", "replicaset", "garbagecollector", "serviceaccount")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = stopCM() }()
-	if d.cfg, err = env.AddUser("demo-admin", "system:masters"); err != nil {
-		return err
-	}
+	d.cfg, d.kubeconfig = env.Config, env.Kubeconfig
 	if d.client, err = kubernetes.NewForConfig(d.cfg); err != nil {
-		return err
-	}
-	d.kubeconfig = filepath.Join(dir, "kubeconfig")
-	if err := kubestoretest.WriteKubeconfig(d.kubeconfig, d.cfg); err != nil {
 		return err
 	}
 	note("no kubelet runs here: pods stay Pending, which is all admission needs")

@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,27 +9,23 @@ import (
 	"github.com/opencontainers/go-digest"
 	"k8s.io/client-go/rest"
 
+	"github.com/tagpin/tagpin/internal/controlplanetest"
 	"github.com/tagpin/tagpin/internal/store"
 	"github.com/tagpin/tagpin/internal/store/kubestore"
-	"github.com/tagpin/tagpin/internal/store/kubestore/kubestoretest"
 )
 
 // kubeconfigFile writes a kubeconfig for cfg and returns its path.
 func kubeconfigFile(t *testing.T, cfg *rest.Config) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := kubestoretest.WriteKubeconfig(path, cfg); err != nil {
+	if err := controlplanetest.WriteKubeconfig(path, cfg); err != nil {
 		t.Fatal(err)
 	}
 	return path
 }
 
 func TestHistoryFromACluster(t *testing.T) {
-	env, err := kubestoretest.Start(t.Context(), os.Stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
+	env := controlplanetest.ForTest(t)
 	if err := env.CreateNamespaces(t.Context(), "team-a"); err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +47,7 @@ func TestHistoryFromACluster(t *testing.T) {
 	if _, err := st.Observe(t.Context(), scoped, d1, t0, store.SourceAdmission); err != nil {
 		t.Fatal(err)
 	}
-	admin := kubeconfigFile(t, env.Config)
+	admin := env.Kubeconfig
 
 	out, errOut, code := tagpin(t, "", "history", "--full", "--kubeconfig", admin, "registry.example/shop/web:latest")
 	lines := strings.Split(strings.TrimSpace(out), "\n")

@@ -3,15 +3,14 @@ package bench
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/tagpin/tagpin/internal/controlplanetest"
 	"github.com/tagpin/tagpin/internal/store"
 	"github.com/tagpin/tagpin/internal/store/kubestore"
-	"github.com/tagpin/tagpin/internal/store/kubestore/kubestoretest"
 )
 
 const (
@@ -25,15 +24,7 @@ const (
 // warm keys (served by the informer cache) and revision pins of new keys
 // (a create, then the wait until the cache shows it).
 func BenchmarkKubeStore(b *testing.B) {
-	env, err := kubestoretest.Start(b.Context(), os.Stderr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			b.Error(err)
-		}
-	}()
+	env := controlplanetest.ForTest(b)
 	if err := env.CreateNamespaces(b.Context(), "bench"); err != nil {
 		b.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 // TestCertificateReload: the webhook serves a rotated certificate
 // without a restart.
 func TestCertificateReload(t *testing.T) {
+	needCluster(t)
 	certDir := filepath.Join(t.TempDir(), "certs")
 	oldCA := certtest.Write(t, certDir)
 	w := startWebhook(t, certDir, "--store", "bolt:"+filepath.Join(t.TempDir(), "store.db"))

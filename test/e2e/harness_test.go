@@ -27,27 +27,29 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/tagpin/tagpin/internal/store/kubestore"
-	"github.com/tagpin/tagpin/internal/store/kubestore/kubestoretest"
+	"github.com/tagpin/tagpin/internal/controlplanetest"
 )
 
 // deadline bounds every wait for the control plane; waits poll, they do
 // not sleep a fixed time.
 const deadline = 90 * time.Second
 
-// cluster is the shared control plane.
+// controlPlane is the control plane the tests share: etcd,
+// kube-apiserver and kube-controller-manager. TestMain starts it.
+var controlPlane controlplanetest.Shared
+
+// cluster is what the tests share: the control plane and the built
+// tagpin binary.
 type cluster struct {
-	env        *envtest.Environment
-	cfg        *rest.Config
+	cfg        *rest.Config // the admin's (system:masters)
 	client     *kubernetes.Clientset
-	kubeconfig string // an admin kubeconfig file for processes
-	cm         *exec.Cmd
+	kubeconfig string // the admin's kubeconfig file, for processes
 	bin        string // the built tagpin binary
-	dir        string
 }
 
+// shared is set once TestMain started the control plane; tests call
+// needCluster before using it.
 var shared *cluster
 
 func TestMain(m *testing.M) {
@@ -55,95 +57,51 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	c, err := startCluster()
+	dir, err := os.MkdirTemp("", "tagpin-e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	shared = c
-	defer c.stop()
-	return m.Run()
+	defer os.RemoveAll(dir)
+	cmLog, err := os.Create(filepath.Join(dir, "kube-controller-manager.log"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer cmLog.Close()
+	return controlPlane.Run(context.Background(), m, func(cp *controlplanetest.ControlPlane) error {
+		c, err := newCluster(cp, dir)
+		shared = c
+		return err
+	},
+		controlplanetest.WithAPIServerFlag("feature-gates", "ImageVolume=true"),
+		// Deployments → ReplicaSets → Pods, Jobs, StatefulSets, garbage
+		// collection and default service accounts. No kubelet: pods stay
+		// Pending, which is all admission needs.
+		controlplanetest.WithControllerManager(cmLog,
+			"deployment", "replicaset", "job", "statefulset", "daemonset", "garbagecollector", "serviceaccount"),
+	)
 }
 
-func startCluster() (*cluster, error) {
-	dir, err := os.MkdirTemp("", "tagpin-e2e")
-	if err != nil {
-		return nil, err
-	}
-	c := &cluster{dir: dir}
-	ok := false
-	defer func() {
-		if !ok {
-			c.stop()
-		}
-	}()
+// newCluster builds tagpin into dir.
+func newCluster(cp *controlplanetest.ControlPlane, dir string) (*cluster, error) {
 	bin := filepath.Join(dir, "tagpin")
 	build := exec.Command("go", "build", "-o", bin, "github.com/tagpin/tagpin/cmd/tagpin")
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("building tagpin: %w\n%s", err, out)
 	}
-	c.bin = bin
-
-	a, err := kubestoretest.Assets(context.Background(), os.Stderr)
+	client, err := kubernetes.NewForConfig(cp.Config)
 	if err != nil {
 		return nil, err
 	}
-	c.env = &envtest.Environment{
-		BinaryAssetsDirectory: a,
-		CRDs:                  kubestore.CRDs(),
-		ErrorIfCRDPathMissing: true,
-	}
-	api := c.env.ControlPlane.GetAPIServer()
-	api.Configure().Append("feature-gates", "ImageVolume=true")
-	if c.cfg, err = c.env.Start(); err != nil {
-		return nil, fmt.Errorf("starting etcd and kube-apiserver: %w", err)
-	}
-	if c.client, err = kubernetes.NewForConfig(c.cfg); err != nil {
-		return nil, err
-	}
-	admin, err := c.env.AddUser(envtest.User{Name: "e2e-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return nil, err
-	}
-	kc, err := admin.KubeConfig()
-	if err != nil {
-		return nil, err
-	}
-	c.kubeconfig = filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(c.kubeconfig, kc, 0o600); err != nil {
-		return nil, err
-	}
-	// Deployments → ReplicaSets → Pods, Jobs, StatefulSets, garbage
-	// collection and default service accounts. No kubelet: pods stay
-	// Pending, which is all admission needs.
-	c.cm = exec.Command(filepath.Join(a, "kube-controller-manager"),
-		"--kubeconfig="+c.kubeconfig,
-		"--controllers=deployment,replicaset,job,statefulset,daemonset,garbagecollector,serviceaccount",
-		"--leader-elect=false",
-		"--secure-port=0",
-		"--concurrent-deployment-syncs=5",
-	)
-	cmLog, err := os.Create(filepath.Join(dir, "kube-controller-manager.log"))
-	if err != nil {
-		return nil, err
-	}
-	c.cm.Stdout, c.cm.Stderr = cmLog, cmLog
-	if err := c.cm.Start(); err != nil {
-		return nil, fmt.Errorf("starting kube-controller-manager: %w", err)
-	}
-	ok = true
-	return c, nil
+	return &cluster{cfg: cp.Config, client: client, kubeconfig: cp.Kubeconfig, bin: bin}, nil
 }
 
-func (c *cluster) stop() {
-	if c.cm != nil && c.cm.Process != nil {
-		_ = c.cm.Process.Kill()
-		_ = c.cm.Wait()
-	}
-	if c.env != nil {
-		_ = c.env.Stop()
-	}
-	_ = os.RemoveAll(c.dir)
+// needCluster skips t when there is no control plane (go test -short,
+// or its binaries are not built; the message says how to build them).
+func needCluster(t *testing.T) {
+	t.Helper()
+	controlPlane.Get(t)
 }
 
 // namespace creates a namespace for one test and waits for its default

@@ -20,6 +20,7 @@ import (
 // removes the revision pins of ReplicaSets that no longer exist (the
 // kubernetes store leaves that to garbage collection).
 func TestBoltPrunesPinsOfDeletedWorkloads(t *testing.T) {
+	needCluster(t)
 	s := &suite{reg: registrytest.StartDistribution(t, registrytest.DistributionOptions{})}
 	s.proxy = startFaultProxy(t, s.reg.Addr())
 	certDir := filepath.Join(t.TempDir(), "certs")

@@ -82,6 +82,7 @@ func (s *suite) restartWebhooks(t *testing.T, extra ...string) {
 }
 
 func TestWebhook(t *testing.T) {
+	needCluster(t)
 	for _, backend := range []struct {
 		name     string
 		replicas int

@@ -22,6 +22,9 @@
 // Reads come from an informer cache: a lookup costs no API call, and a
 // key the cache does not hold is not found. Writes go to the API server
 // with optimistic concurrency (resourceVersion) and wait until the cache
-// has caught up, so a read after a write sees it. CRDs returns the
-// CustomResourceDefinitions; hack/gencrds renders them into config/crd.
+// has caught up, so a read after a write sees it.
+//
+// controller-gen (make generate) writes the CustomResourceDefinitions of
+// config/crd and zz_generated.deepcopy.go from the types and their
+// markers (types.go, groupversion.go).
 package kubestore

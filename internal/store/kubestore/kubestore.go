@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
@@ -486,8 +487,8 @@ func newRevisionPin(key store.RevisionKey, d digest.Digest) (*RevisionPin, error
 				Kind:               o.Kind,
 				Name:               o.Name,
 				UID:                types.UID(o.UID),
-				Controller:         ptr(false),
-				BlockOwnerDeletion: ptr(false),
+				Controller:         ptr.To(false),
+				BlockOwnerDeletion: ptr.To(false),
 			}},
 		},
 		Image:  key.Image,

@@ -1,7 +1,6 @@
 package kubestore_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,54 +21,65 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
+	"github.com/tagpin/tagpin/internal/controlplanetest"
 	"github.com/tagpin/tagpin/internal/store"
 	"github.com/tagpin/tagpin/internal/store/kubestore"
-	"github.com/tagpin/tagpin/internal/store/kubestore/kubestoretest"
 	"github.com/tagpin/tagpin/internal/store/storetest"
 )
 
-// env is the control plane every test shares; TestMain starts it.
-var env *kubestoretest.Env
+// shared is the control plane the tests share; TestMain starts it.
+var shared controlplanetest.Shared
 
 // namespaces are those the conformance suite and these tests write to.
 var namespaces = []string{"team-a", "team-b", "public", "ns", "other-ns", "replicas", "owners"}
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	ctx := context.Background()
-	e, err := kubestoretest.Start(ctx, os.Stderr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "kubestore tests:", err)
-		return 1
-	}
-	defer func() {
-		if err := e.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "kubestore tests: stopping the control plane:", err)
-		}
-	}()
-	if err := e.CreateNamespaces(ctx, namespaces...); err != nil {
-		fmt.Fprintln(os.Stderr, "kubestore tests:", err)
-		return 1
-	}
-	env = e
-	return m.Run()
+func TestMain(m *testing.M) {
+	os.Exit(shared.Run(context.Background(), m, func(cp *controlplanetest.ControlPlane) error {
+		return cp.CreateNamespaces(context.Background(), namespaces...)
+	}))
 }
 
-// reset deletes every record, so the next store starts empty.
-func reset(t *testing.T) {
+// reset deletes every ClusterImageTag, ImageTag and RevisionPin, so the
+// next store starts empty, and returns once the API server lists none.
+func reset(t *testing.T, env *controlplanetest.ControlPlane) {
 	t.Helper()
-	if err := env.Reset(t.Context()); err != nil {
-		t.Fatal(err)
+	ctx := t.Context()
+	if err := env.Client.DeleteAllOf(ctx, &kubestore.ClusterImageTag{}); err != nil {
+		t.Fatalf("deleting ClusterImageTags: %v", err)
 	}
+	var nss corev1.NamespaceList
+	if err := env.Client.List(ctx, &nss); err != nil {
+		t.Fatalf("listing namespaces: %v", err)
+	}
+	for _, ns := range nss.Items {
+		for _, obj := range []client.Object{&kubestore.ImageTag{}, &kubestore.RevisionPin{}} {
+			if err := env.Client.DeleteAllOf(ctx, obj, client.InNamespace(ns.Name)); err != nil {
+				t.Fatalf("deleting %T in %s: %v", obj, ns.Name, err)
+			}
+		}
+	}
+	eventually(t, "the records are deleted", func(ctx context.Context) (bool, error) {
+		for _, l := range []client.ObjectList{&kubestore.ClusterImageTagList{}, &kubestore.ImageTagList{}, &kubestore.RevisionPinList{}} {
+			if err := env.Client.List(ctx, l, client.Limit(1)); err != nil {
+				return false, err
+			}
+			if meta.LenList(l) > 0 {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
 }
 
 // open returns a new store on cfg, closed when the test ends.
@@ -88,8 +98,9 @@ func open(t *testing.T, cfg *rest.Config, opts ...kubestore.Option) *kubestore.S
 }
 
 func TestConformance(t *testing.T) {
+	env := shared.Get(t)
 	storetest.Run(t, func(t *testing.T, maxMoves int) store.Store {
-		reset(t)
+		reset(t, env)
 		s, err := kubestore.New(t.Context(), env.Config, kubestore.WithMaxMoves(maxMoves))
 		if err != nil {
 			t.Fatalf("New: %v", err)
@@ -114,7 +125,8 @@ func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool,
 // what one writes the other reads, and concurrent pinners through both
 // agree on one digest.
 func TestReplicasShareState(t *testing.T) {
-	reset(t)
+	env := shared.Get(t)
+	reset(t, env)
 	a, b := open(t, env.Config), open(t, env.Config)
 
 	k := revKey("replicas", "uid-share", "app:latest")
@@ -222,7 +234,8 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // TestReadsAreCached checks that lookups, found or not, cost no request
 // to the API server once the store is open.
 func TestReadsAreCached(t *testing.T) {
-	reset(t)
+	env := shared.Get(t)
+	reset(t, env)
 	var requests atomic.Int64
 	s := open(t, countingConfig(env.Config, &requests))
 	tag := storetest.Key("cached", "1")
@@ -268,7 +281,8 @@ func TestReadsAreCached(t *testing.T) {
 
 // TestObjects checks the objects a store writes, as kubectl shows them.
 func TestObjects(t *testing.T) {
-	reset(t)
+	env := shared.Get(t)
+	reset(t, env)
 	s := open(t, env.Config)
 	at := time.Date(2026, 11, 1, 12, 0, 0, 123456789, time.UTC)
 
@@ -349,7 +363,8 @@ func TestObjects(t *testing.T) {
 // TestPrinterColumns checks the columns kubectl get shows, as the API
 // server renders them.
 func TestPrinterColumns(t *testing.T) {
-	reset(t)
+	env := shared.Get(t)
+	reset(t, env)
 	s := open(t, env.Config)
 	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	for _, scope := range []store.Scope{store.Public, "team-a"} {
@@ -435,65 +450,157 @@ func TestPrinterColumns(t *testing.T) {
 	}
 }
 
-// TestCRDsUpToDate fails when config/crd differs from what
-// `go run ./hack/gencrds config/crd` writes.
-func TestCRDsUpToDate(t *testing.T) {
+// TestCRDs checks the API that config/crd (generated by make generate
+// from the markers of types.go) declares: kinds, names, scope, version
+// and printer columns.
+func TestCRDs(t *testing.T) {
 	t.Parallel()
-	want, err := kubestore.RenderCRDs()
-	if err != nil {
-		t.Fatal(err)
+	tagColumns := []string{"Image", "Digest", "Last Verified", "Moves", "Age"}
+	tests := []struct {
+		file    string
+		want    apiextensionsv1.CustomResourceDefinitionNames
+		scope   apiextensionsv1.ResourceScope
+		columns []string
+	}{
+		{
+			file: "tagpin.dev_clusterimagetags.yaml",
+			want: apiextensionsv1.CustomResourceDefinitionNames{
+				Plural: kubestore.ResourceClusterImageTags, Singular: "clusterimagetag", Kind: "ClusterImageTag", ListKind: "ClusterImageTagList",
+				ShortNames: []string{"cit"}, Categories: []string{"tagpin"},
+			},
+			scope:   apiextensionsv1.ClusterScoped,
+			columns: tagColumns,
+		},
+		{
+			file: "tagpin.dev_imagetags.yaml",
+			want: apiextensionsv1.CustomResourceDefinitionNames{
+				Plural: kubestore.ResourceImageTags, Singular: "imagetag", Kind: "ImageTag", ListKind: "ImageTagList",
+				ShortNames: []string{"it"}, Categories: []string{"tagpin"},
+			},
+			scope:   apiextensionsv1.NamespaceScoped,
+			columns: tagColumns,
+		},
+		{
+			file: "tagpin.dev_revisionpins.yaml",
+			want: apiextensionsv1.CustomResourceDefinitionNames{
+				Plural: kubestore.ResourceRevisionPins, Singular: "revisionpin", Kind: "RevisionPin", ListKind: "RevisionPinList",
+				ShortNames: []string{"rp"}, Categories: []string{"tagpin"},
+			},
+			scope:   apiextensionsv1.NamespaceScoped,
+			columns: []string{"Image", "Digest", "Owner Kind", "Owner", "Revision", "Age"},
+		},
 	}
 	dir := filepath.Join("..", "..", "..", "config", "crd")
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string][]byte{}
+	var gotFiles, wantFiles []string
 	for _, f := range files {
-		if got[filepath.Base(f)], err = os.ReadFile(f); err != nil {
-			t.Fatal(err)
-		}
+		gotFiles = append(gotFiles, filepath.Base(f))
 	}
-	for name := range got {
-		if _, ok := want[name]; !ok {
-			t.Errorf("config/crd/%s is no CRD of kubestore: run go run ./hack/gencrds config/crd", name)
-		}
+	for _, tc := range tests {
+		wantFiles = append(wantFiles, tc.file)
 	}
-	for name, w := range want {
-		if g, ok := got[name]; !ok {
-			t.Errorf("config/crd/%s is missing: run go run ./hack/gencrds config/crd", name)
-		} else if !bytes.Equal(g, w) {
-			t.Errorf("config/crd/%s is out of date: run go run ./hack/gencrds config/crd\n%s", name, cmp.Diff(string(w), string(g)))
-		}
+	if diff := cmp.Diff(wantFiles, gotFiles); diff != "" {
+		t.Errorf("files of config/crd (-want +got):\n%s", diff)
+	}
+	for _, tc := range tests {
+		t.Run(tc.want.Kind, func(t *testing.T) {
+			t.Parallel()
+			raw, err := os.ReadFile(filepath.Join(dir, tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c apiextensionsv1.CustomResourceDefinition
+			if err := yaml.UnmarshalStrict(raw, &c); err != nil {
+				t.Fatalf("%s: %v", tc.file, err)
+			}
+			if c.Name != tc.want.Plural+"."+kubestore.Group || c.Spec.Group != kubestore.Group {
+				t.Errorf("name %s, group %s; want %s.%s, %[4]s", c.Name, c.Spec.Group, tc.want.Plural, kubestore.Group)
+			}
+			if diff := cmp.Diff(tc.want, c.Spec.Names); diff != "" {
+				t.Errorf("names (-want +got):\n%s", diff)
+			}
+			if c.Spec.Scope != tc.scope {
+				t.Errorf("scope %s, want %s", c.Spec.Scope, tc.scope)
+			}
+			if len(c.Spec.Versions) != 1 || c.Spec.Versions[0].Name != kubestore.Version || !c.Spec.Versions[0].Served || !c.Spec.Versions[0].Storage {
+				t.Fatalf("versions %+v, want only %s, served and stored", c.Spec.Versions, kubestore.Version)
+			}
+			v := c.Spec.Versions[0]
+			var columns []string
+			for _, col := range v.AdditionalPrinterColumns {
+				columns = append(columns, col.Name)
+			}
+			if diff := cmp.Diff(tc.columns, columns); diff != "" {
+				t.Errorf("printer columns (-want +got):\n%s", diff)
+			}
+			if sr := v.Subresources; sr != nil && (sr.Status != nil || sr.Scale != nil) {
+				t.Errorf("subresources %+v: records have no status and no scale", sr)
+			}
+			if v.Schema == nil || v.Schema.OpenAPIV3Schema == nil || v.Schema.OpenAPIV3Schema.Properties["spec"].Type != "" {
+				t.Errorf("schema %+v: want one, with the record's fields at the top level (no spec)", v.Schema)
+			}
+		})
 	}
 }
 
-func TestCRDSchemas(t *testing.T) {
+// TestSchemaRejects checks that the API server, through the CRDs'
+// schemas, refuses malformed records and accepts well-formed ones.
+func TestSchemaRejects(t *testing.T) {
 	t.Parallel()
-	wantColumns := map[string][]string{
-		"ClusterImageTag": {"Image", "Digest", "Last Verified", "Moves", "Age"},
-		"ImageTag":        {"Image", "Digest", "Last Verified", "Moves", "Age"},
-		"RevisionPin":     {"Image", "Digest", "Owner Kind", "Owner", "Revision", "Age"},
+	env := shared.Get(t)
+	now := metav1.NewTime(time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC))
+	good := storetest.Digest("schema").String()
+	tag := func(name string, edit func(*kubestore.TagRecord)) *kubestore.ImageTag {
+		it := &kubestore.ImageTag{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"},
+			TagRecord: kubestore.TagRecord{
+				Image: "registry.example/app:1", Registry: "registry.example", Repository: "app", Tag: "1",
+				Digest: good, LastVerified: now, Moves: 1,
+				History: []kubestore.TagMove{{Digest: good, FirstSeen: metav1.NewMicroTime(now.Time), LastSeen: metav1.NewMicroTime(now.Time), Source: "cli"}},
+			},
+		}
+		edit(&it.TagRecord)
+		return it
 	}
-	for _, c := range kubestore.CRDs() {
-		t.Run(c.Spec.Names.Kind, func(t *testing.T) {
-			t.Parallel()
-			if len(c.Spec.Versions) != 1 || c.Spec.Versions[0].Name != kubestore.Version {
-				t.Fatalf("versions %+v, want only %s", c.Spec.Versions, kubestore.Version)
-			}
-			v := c.Spec.Versions[0]
-			var names []string
-			for _, col := range v.AdditionalPrinterColumns {
-				names = append(names, col.Name)
-			}
-			if diff := cmp.Diff(wantColumns[c.Spec.Names.Kind], names); diff != "" {
-				t.Errorf("printer columns (-want +got):\n%s", diff)
-			}
-			if v.Subresources != nil {
-				t.Errorf("subresources %+v: records have no status", v.Subresources)
-			}
-			if len(c.Spec.Names.ShortNames) != 1 {
-				t.Errorf("short names %v, want one", c.Spec.Names.ShortNames)
+	pin := func(name string, edit func(*kubestore.RevisionPin)) *kubestore.RevisionPin {
+		p := &kubestore.RevisionPin{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"},
+			Image:      "app:1", Digest: good,
+			Owner: kubestore.PinOwner{Kind: "ReplicaSet", Name: "web-1", UID: "uid-schema"},
+		}
+		edit(p)
+		return p
+	}
+	tests := []struct {
+		name  string
+		obj   client.Object
+		valid bool
+	}{
+		{"tag", tag("schema-ok", func(*kubestore.TagRecord) {}), true},
+		{"tag with an empty registry", tag("schema-registry", func(r *kubestore.TagRecord) { r.Registry = "" }), false},
+		{"tag with an empty repository", tag("schema-repository", func(r *kubestore.TagRecord) { r.Repository = "" }), false},
+		{"tag with an empty tag", tag("schema-tag", func(r *kubestore.TagRecord) { r.Tag = "" }), false},
+		{"tag with a malformed digest", tag("schema-digest", func(r *kubestore.TagRecord) { r.Digest = "latest" }), false},
+		{"tag with no moves", tag("schema-moves", func(r *kubestore.TagRecord) { r.Moves = 0 }), false},
+		{"tag with no history", tag("schema-history", func(r *kubestore.TagRecord) { r.History = nil }), false},
+		{"tag whose move has a malformed digest", tag("schema-move-digest", func(r *kubestore.TagRecord) { r.History[0].Digest = "sha256" }), false},
+		{"pin", pin("schema-ok", func(*kubestore.RevisionPin) {}), true},
+		{"pin with an empty image", pin("schema-image", func(p *kubestore.RevisionPin) { p.Image = "" }), false},
+		{"pin with a malformed digest", pin("schema-digest", func(p *kubestore.RevisionPin) { p.Digest = "sha256:" }), false},
+		{"pin with an owner of no UID", pin("schema-uid", func(p *kubestore.RevisionPin) { p.Owner.UID = "" }), false},
+		{"pin with an owner of no kind", pin("schema-kind", func(p *kubestore.RevisionPin) { p.Owner.Kind = "" }), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := env.Client.Create(t.Context(), tc.obj, client.DryRunAll)
+			switch {
+			case tc.valid && err != nil:
+				t.Errorf("creating it: %v", err)
+			case !tc.valid && !apierrors.IsInvalid(err):
+				t.Errorf("creating it: err = %v, want the API server's Invalid", err)
 			}
 		})
 	}
@@ -559,7 +666,8 @@ func TestObjectNames(t *testing.T) {
 // TestPermissions checks that missing RBAC permissions fail with errors
 // that say which ones.
 func TestPermissions(t *testing.T) {
-	reset(t)
+	env := shared.Get(t)
+	reset(t, env)
 	// A record the readers will want to move.
 	admin := open(t, env.Config)
 	tag := storetest.Key("app", "rbac")
@@ -579,7 +687,7 @@ func TestPermissions(t *testing.T) {
 	}
 
 	// A user who may read but not write.
-	grant(t, "tagpin-test-reader", "reader", []string{"get", "list", "watch"})
+	grant(t, env, "tagpin-test-reader", "reader", []string{"get", "list", "watch"})
 	readerCfg, err := env.AddUser("reader")
 	if err != nil {
 		t.Fatal(err)
@@ -640,7 +748,7 @@ func TestPermissions(t *testing.T) {
 }
 
 // grant binds a ClusterRole with verbs on the three resources to user.
-func grant(t *testing.T, role, user string, verbs []string) {
+func grant(t *testing.T, env *controlplanetest.ControlPlane, role, user string, verbs []string) {
 	t.Helper()
 	cr := &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: role},
@@ -665,6 +773,7 @@ func grant(t *testing.T, role, user string, verbs []string) {
 // TestUnreachable checks the error when the API server does not answer.
 func TestUnreachable(t *testing.T) {
 	t.Parallel()
+	env := shared.Get(t)
 	cfg := rest.CopyConfig(env.Config)
 	cfg.Host = "https://127.0.0.1:1" // nothing listens on port 1
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -678,7 +787,8 @@ func TestUnreachable(t *testing.T) {
 // TestGarbageCollection checks that Kubernetes deletes a revision pin
 // with its owner, through the pin's ownerReference.
 func TestGarbageCollection(t *testing.T) {
-	reset(t)
+	env := shared.Get(t)
+	reset(t, env)
 	s := open(t, env.Config)
 	labels := map[string]string{"app": "gc"}
 	rs := &appsv1.ReplicaSet{

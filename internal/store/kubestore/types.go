@@ -2,32 +2,26 @@ package kubestore
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// Group and Version of the custom resources.
-const (
-	Group   = "tagpin.dev"
-	Version = "v1alpha1"
-)
+// The custom resources. Their doc comments become the descriptions in the
+// CRDs (kubectl explain) and their markers the schema, printer columns and
+// names: after changing them, run make generate (controller-gen) to
+// rewrite zz_generated.deepcopy.go and config/crd.
 
-// GroupVersion is the API version of the custom resources.
-var GroupVersion = schema.GroupVersion{Group: Group, Version: Version}
-
-// AddToScheme registers the custom resources' types with s.
-func AddToScheme(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion,
-		&ClusterImageTag{}, &ClusterImageTagList{},
-		&ImageTag{}, &ImageTagList{},
-		&RevisionPin{}, &RevisionPinList{},
-	)
-	metav1.AddToGroupVersion(s, GroupVersion)
-	return nil
-}
-
-// ClusterImageTag is the record of a tag in the public scope: digests
-// resolved without credentials, which anyone may be served.
+// ClusterImageTag records what tagpin knows about a tag in the public
+// scope (digests resolved without credentials): the digest it points at,
+// when that was last verified and the history of its moves.
+//
+// +kubebuilder:object:generate=true
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:path=clusterimagetags,singular=clusterimagetag,scope=Cluster,shortName=cit,categories=tagpin
+// +kubebuilder:metadata:labels="app.kubernetes.io/name=tagpin"
+// +kubebuilder:printcolumn:name="Image",type=string,JSONPath=".image",description="registry/repository:tag"
+// +kubebuilder:printcolumn:name="Digest",type=string,JSONPath=".digest",description="The digest the tag points at"
+// +kubebuilder:printcolumn:name="Last Verified",type=date,JSONPath=".lastVerified",description="When the digest was last confirmed"
+// +kubebuilder:printcolumn:name="Moves",type=integer,JSONPath=".moves",description="How many digests the history holds"
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
 type ClusterImageTag struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -35,14 +29,29 @@ type ClusterImageTag struct {
 }
 
 // ClusterImageTagList is a list of ClusterImageTags.
+//
+// +kubebuilder:object:generate=true
+// +kubebuilder:object:root=true
 type ClusterImageTagList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ClusterImageTag `json:"items"`
 }
 
-// ImageTag is the record of a tag in a namespace's scope: digests learned
-// with the namespace's pull secrets, never served to another namespace.
+// ImageTag records what tagpin knows about a tag resolved with this
+// namespace's pull secrets (never served to another namespace): the
+// digest it points at, when that was last verified and the history of
+// its moves.
+//
+// +kubebuilder:object:generate=true
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:path=imagetags,singular=imagetag,scope=Namespaced,shortName=it,categories=tagpin
+// +kubebuilder:metadata:labels="app.kubernetes.io/name=tagpin"
+// +kubebuilder:printcolumn:name="Image",type=string,JSONPath=".image",description="registry/repository:tag"
+// +kubebuilder:printcolumn:name="Digest",type=string,JSONPath=".digest",description="The digest the tag points at"
+// +kubebuilder:printcolumn:name="Last Verified",type=date,JSONPath=".lastVerified",description="When the digest was last confirmed"
+// +kubebuilder:printcolumn:name="Moves",type=integer,JSONPath=".moves",description="How many digests the history holds"
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
 type ImageTag struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -50,6 +59,9 @@ type ImageTag struct {
 }
 
 // ImageTagList is a list of ImageTags.
+//
+// +kubebuilder:object:generate=true
+// +kubebuilder:object:root=true
 type ImageTagList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
@@ -57,52 +69,84 @@ type ImageTagList struct {
 }
 
 // TagRecord holds the fields of ImageTag and ClusterImageTag: what is
-// known about one tag.
+// known about one tag. Registry, Repository and Tag are the key.
+//
+// +kubebuilder:object:generate=true
 type TagRecord struct {
-	// Image is registry/repository:tag, for people.
+	// registry/repository:tag, for people.
 	Image string `json:"image"`
-	// Registry, Repository and Tag are the key.
-	Registry   string `json:"registry"`
+	// The registry host, canonically named (docker.io, not
+	// index.docker.io or a mirror).
+	// +kubebuilder:validation:MinLength=1
+	Registry string `json:"registry"`
+	// The repository path within the registry (library/nginx).
+	// +kubebuilder:validation:MinLength=1
 	Repository string `json:"repository"`
-	Tag        string `json:"tag"`
-	// Digest is the digest the tag points at, as last observed
-	// (History[0].Digest).
+	// The tag.
+	// +kubebuilder:validation:MinLength=1
+	Tag string `json:"tag"`
+	// The digest the tag points at, as last observed (history[0].digest).
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`
 	Digest string `json:"digest"`
-	// LastVerified is when Digest was last confirmed (History[0].LastSeen),
-	// to the second.
+	// When digest was last confirmed (history[0].lastSeen), to the second.
 	LastVerified metav1.Time `json:"lastVerified"`
-	// Moves is len(History), for kubectl's printer column.
+	// How many moves history holds (len(history)), for kubectl's printer
+	// column.
+	// +kubebuilder:validation:Minimum=1
 	Moves int32 `json:"moves"`
-	// History holds the periods during which the tag pointed at one
-	// digest, newest first.
+	// The periods during which the tag pointed at one digest, newest
+	// first; history[0] is the current digest.
+	// +kubebuilder:validation:MinItems=1
 	History []TagMove `json:"history"`
 }
 
-// TagMove is one period during which a tag pointed at one digest.
+// TagMove is a period during which the tag pointed at one digest.
+//
+// +kubebuilder:object:generate=true
 type TagMove struct {
-	Digest    string           `json:"digest"`
+	// The digest the tag pointed at.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`
+	Digest string `json:"digest"`
+	// When the tag was first seen at this digest (in this period).
 	FirstSeen metav1.MicroTime `json:"firstSeen"`
-	LastSeen  metav1.MicroTime `json:"lastSeen"`
-	// Source is how the move was first learned (admission, refresh,
-	// notification, cli).
+	// When the tag was last seen at this digest.
+	LastSeen metav1.MicroTime `json:"lastSeen"`
+	// How the move was first learned: admission, refresh, notification or
+	// cli.
 	Source string `json:"source"`
 }
 
 // RevisionPin is the digest one image of one workload revision is pinned
-// to. It is owned by the workload (ownerReferences), so Kubernetes
-// deletes it with the owner.
+// to, so every pod of the revision runs the same bytes. Kubernetes
+// deletes it with its owner (ownerReferences).
+//
+// +kubebuilder:object:generate=true
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:path=revisionpins,singular=revisionpin,scope=Namespaced,shortName=rp,categories=tagpin
+// +kubebuilder:metadata:labels="app.kubernetes.io/name=tagpin"
+// +kubebuilder:printcolumn:name="Image",type=string,JSONPath=".image",description="The image reference as written"
+// +kubebuilder:printcolumn:name="Digest",type=string,JSONPath=".digest",description="The digest the revision is pinned to"
+// +kubebuilder:printcolumn:name="Owner Kind",type=string,JSONPath=".owner.kind",description="The owner's kind"
+// +kubebuilder:printcolumn:name="Owner",type=string,JSONPath=".owner.name",description="The owner's name"
+// +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=".owner.revision",priority=1,description="The pods' controller-revision-hash (StatefulSet, DaemonSet)"
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
 type RevisionPin struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
-	// Image is the container's image reference exactly as written.
+	// The container's image reference exactly as written.
+	// +kubebuilder:validation:MinLength=1
 	Image string `json:"image"`
-	// Digest is the digest Image is pinned to for this revision.
+	// The digest the image is pinned to for this revision.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`
 	Digest string `json:"digest"`
-	// Owner is the workload revision.
+	// The workload revision the pin belongs to.
 	Owner PinOwner `json:"owner"`
 }
 
 // RevisionPinList is a list of RevisionPins.
+//
+// +kubebuilder:object:generate=true
+// +kubebuilder:object:root=true
 type RevisionPinList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
@@ -110,198 +154,19 @@ type RevisionPinList struct {
 }
 
 // PinOwner is the workload revision a RevisionPin belongs to.
+//
+// +kubebuilder:object:generate=true
 type PinOwner struct {
-	// Kind is ReplicaSet, Job, StatefulSet, DaemonSet or
-	// ControllerRevision.
+	// ReplicaSet, Job, StatefulSet, DaemonSet or ControllerRevision.
+	// +kubebuilder:validation:MinLength=1
 	Kind string `json:"kind"`
-	// Name is the owner's name.
+	// The owner's name.
+	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
-	// UID is the owner's UID.
+	// The owner's UID.
+	// +kubebuilder:validation:MinLength=1
 	UID string `json:"uid"`
-	// Revision is the pods' controller-revision-hash for a StatefulSet or
-	// DaemonSet, empty otherwise.
+	// The pods' controller-revision-hash for a StatefulSet or DaemonSet,
+	// empty otherwise.
 	Revision string `json:"revision,omitempty"`
-}
-
-// DeepCopyInto copies r into out.
-func (r *TagRecord) DeepCopyInto(out *TagRecord) {
-	*out = *r
-	r.LastVerified.DeepCopyInto(&out.LastVerified)
-	if r.History != nil {
-		out.History = make([]TagMove, len(r.History))
-		for i := range r.History {
-			r.History[i].DeepCopyInto(&out.History[i])
-		}
-	}
-}
-
-// DeepCopyInto copies m into out.
-func (m *TagMove) DeepCopyInto(out *TagMove) {
-	*out = *m
-	m.FirstSeen.DeepCopyInto(&out.FirstSeen)
-	m.LastSeen.DeepCopyInto(&out.LastSeen)
-}
-
-// DeepCopyInto copies t into out.
-func (t *ClusterImageTag) DeepCopyInto(out *ClusterImageTag) {
-	*out = *t
-	t.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
-	t.TagRecord.DeepCopyInto(&out.TagRecord)
-}
-
-// DeepCopy returns a copy of t.
-func (t *ClusterImageTag) DeepCopy() *ClusterImageTag {
-	if t == nil {
-		return nil
-	}
-	out := new(ClusterImageTag)
-	t.DeepCopyInto(out)
-	return out
-}
-
-// DeepCopyObject implements runtime.Object.
-func (t *ClusterImageTag) DeepCopyObject() runtime.Object {
-	if c := t.DeepCopy(); c != nil {
-		return c
-	}
-	return nil
-}
-
-// DeepCopyInto copies l into out.
-func (l *ClusterImageTagList) DeepCopyInto(out *ClusterImageTagList) {
-	*out = *l
-	l.ListMeta.DeepCopyInto(&out.ListMeta)
-	if l.Items != nil {
-		out.Items = make([]ClusterImageTag, len(l.Items))
-		for i := range l.Items {
-			l.Items[i].DeepCopyInto(&out.Items[i])
-		}
-	}
-}
-
-// DeepCopy returns a copy of l.
-func (l *ClusterImageTagList) DeepCopy() *ClusterImageTagList {
-	if l == nil {
-		return nil
-	}
-	out := new(ClusterImageTagList)
-	l.DeepCopyInto(out)
-	return out
-}
-
-// DeepCopyObject implements runtime.Object.
-func (l *ClusterImageTagList) DeepCopyObject() runtime.Object {
-	if c := l.DeepCopy(); c != nil {
-		return c
-	}
-	return nil
-}
-
-// DeepCopyInto copies t into out.
-func (t *ImageTag) DeepCopyInto(out *ImageTag) {
-	*out = *t
-	t.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
-	t.TagRecord.DeepCopyInto(&out.TagRecord)
-}
-
-// DeepCopy returns a copy of t.
-func (t *ImageTag) DeepCopy() *ImageTag {
-	if t == nil {
-		return nil
-	}
-	out := new(ImageTag)
-	t.DeepCopyInto(out)
-	return out
-}
-
-// DeepCopyObject implements runtime.Object.
-func (t *ImageTag) DeepCopyObject() runtime.Object {
-	if c := t.DeepCopy(); c != nil {
-		return c
-	}
-	return nil
-}
-
-// DeepCopyInto copies l into out.
-func (l *ImageTagList) DeepCopyInto(out *ImageTagList) {
-	*out = *l
-	l.ListMeta.DeepCopyInto(&out.ListMeta)
-	if l.Items != nil {
-		out.Items = make([]ImageTag, len(l.Items))
-		for i := range l.Items {
-			l.Items[i].DeepCopyInto(&out.Items[i])
-		}
-	}
-}
-
-// DeepCopy returns a copy of l.
-func (l *ImageTagList) DeepCopy() *ImageTagList {
-	if l == nil {
-		return nil
-	}
-	out := new(ImageTagList)
-	l.DeepCopyInto(out)
-	return out
-}
-
-// DeepCopyObject implements runtime.Object.
-func (l *ImageTagList) DeepCopyObject() runtime.Object {
-	if c := l.DeepCopy(); c != nil {
-		return c
-	}
-	return nil
-}
-
-// DeepCopyInto copies p into out.
-func (p *RevisionPin) DeepCopyInto(out *RevisionPin) {
-	*out = *p
-	p.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
-}
-
-// DeepCopy returns a copy of p.
-func (p *RevisionPin) DeepCopy() *RevisionPin {
-	if p == nil {
-		return nil
-	}
-	out := new(RevisionPin)
-	p.DeepCopyInto(out)
-	return out
-}
-
-// DeepCopyObject implements runtime.Object.
-func (p *RevisionPin) DeepCopyObject() runtime.Object {
-	if c := p.DeepCopy(); c != nil {
-		return c
-	}
-	return nil
-}
-
-// DeepCopyInto copies l into out.
-func (l *RevisionPinList) DeepCopyInto(out *RevisionPinList) {
-	*out = *l
-	l.ListMeta.DeepCopyInto(&out.ListMeta)
-	if l.Items != nil {
-		out.Items = make([]RevisionPin, len(l.Items))
-		for i := range l.Items {
-			l.Items[i].DeepCopyInto(&out.Items[i])
-		}
-	}
-}
-
-// DeepCopy returns a copy of l.
-func (l *RevisionPinList) DeepCopy() *RevisionPinList {
-	if l == nil {
-		return nil
-	}
-	out := new(RevisionPinList)
-	l.DeepCopyInto(out)
-	return out
-}
-
-// DeepCopyObject implements runtime.Object.
-func (l *RevisionPinList) DeepCopyObject() runtime.Object {
-	if c := l.DeepCopy(); c != nil {
-		return c
-	}
-	return nil
 }
