@@ -157,7 +157,7 @@ type RevisionPinList struct {
 //
 // +kubebuilder:object:generate=true
 type PinOwner struct {
-	// ReplicaSet, Job, StatefulSet, DaemonSet or ControllerRevision.
+	// ReplicaSet, Job, StatefulSet or DaemonSet.
 	// +kubebuilder:validation:MinLength=1
 	Kind string `json:"kind"`
 	// The owner's name.
