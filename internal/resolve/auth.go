@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -205,9 +206,15 @@ func (r *Resolver) authorize(ctx context.Context, h *host, c *challenge, repo st
 		if err != nil {
 			return "", err
 		}
+		realm := c.params["realm"]
+		if err := validateRealm(realm, h); err != nil {
+			return "", err
+		}
+		u, _ := url.Parse(realm) // validated
+		rt := &realmGuard{inner: r.limited, realm: origin(u)}
 		pr := &transport.Challenge{Scheme: "bearer", Parameters: c.params, Insecure: h.scheme == "http"}
 		scope := "repository:" + repo + ":pull"
-		tok, err := transport.Exchange(ctx, reg, cred.auth, r.transport, []string{scope}, pr)
+		tok, err := transport.Exchange(ctx, reg, cred.auth, rt, []string{scope}, pr)
 		if err != nil {
 			return "", fmt.Errorf("getting a token from %s: %w", c.params["realm"], err)
 		}
