@@ -164,14 +164,19 @@ func (e *downgradeError) Error() string {
 // credentialError is a failed credential lookup.
 type credentialError struct {
 	registry string
+	call     bool // in the keychain passed to ResolveWith
 	err      error
 }
 
 func (e *credentialError) Error() string {
-	if errors.Is(e.err, context.DeadlineExceeded) {
-		return fmt.Sprintf("looking up the credential for %s (docker config, credential helper) did not finish within the deadline", e.registry)
+	from := "the docker config and its credential helper"
+	if e.call {
+		from = "the pull secrets"
 	}
-	return fmt.Sprintf("looking up the credential for %s: %v", e.registry, e.err)
+	if errors.Is(e.err, context.DeadlineExceeded) {
+		return fmt.Sprintf("looking up the credential for %s in %s did not finish within the deadline", e.registry, from)
+	}
+	return fmt.Sprintf("looking up the credential for %s in %s: %v", e.registry, from, e.err)
 }
 
 func (e *credentialError) Unwrap() error { return e.err }

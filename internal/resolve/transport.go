@@ -159,6 +159,10 @@ func (l *hostLimiter) RoundTrip(req *http.Request) (*http.Response, error) {
 	case <-req.Context().Done():
 		return nil, req.Context().Err()
 	}
+	if err := req.Context().Err(); err != nil {
+		<-s // both were ready; the deadline wins
+		return nil, err
+	}
 	resp, err := l.inner.RoundTrip(req)
 	if err != nil {
 		<-s
