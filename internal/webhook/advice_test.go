@@ -31,10 +31,10 @@ func TestExplainSpeaksTheWebhooksLanguage(t *testing.T) {
 		}, opts...)...)
 	}
 	tests := []struct {
-		name    string
-		r       *resolve.Resolver
-		ref     string
-		say     string
+		name     string
+		r        *resolve.Resolver
+		ref      string
+		say      string
 		neverSay string
 	}{
 		{"deadline", allowed(hanging, resolve.WithTimeout(200*time.Millisecond)), hanging.Ref("app:1.0"), "--resolve-timeout", " --timeout"},
