@@ -110,7 +110,7 @@ func resolveFunc(tr *track.Tracker, warn *warnOnce) pin.ResolveFunc {
 	return func(ctx context.Context, ref imageref.Reference) (digest.Digest, error) {
 		res, err := tr.Resolve(ctx, track.Query{Ref: ref})
 		if err != nil {
-			return "", err
+			return "", withAdvice(err)
 		}
 		warn.warn(res.RecordErr)
 		return res.Digest, nil

@@ -23,6 +23,7 @@ type registryFlags struct {
 	username      string
 	passwordStdin bool
 	authRegistry  string
+	concurrency   int
 }
 
 func (f *registryFlags) register(fs *pflag.FlagSet) {
@@ -39,17 +40,22 @@ func (f *registryFlags) register(fs *pflag.FlagSet) {
 func (f *registryFlags) registerServer(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&f.allow, "allow-registry", nil, "registry host[:port] that may be on a loopback, private or link-local address (repeatable)")
 	fs.StringSliceVar(&f.insecure, "insecure-registry", nil, "registry host[:port] to reach over plain HTTP (repeatable)")
+	fs.IntVar(&f.concurrency, "registry-concurrency", 16, "requests under way at once to one registry host at most; more wait for a slot within their time limit (0: no limit)")
 	fs.StringArrayVar(&f.mirrors, "mirror", nil, "resolve a registry's references through a mirror, REGISTRY=MIRROR, e.g. docker.io=registry.internal:5000 (repeatable)")
 }
 
 // resolver builds a resolver from the flags. stdin is read for
 // --password-stdin.
 func (f *registryFlags) resolver(stdin io.Reader, extra ...resolve.Option) (*resolve.Resolver, error) {
+	if f.concurrency < 0 {
+		return nil, fmt.Errorf("--registry-concurrency %d: want 0 (no limit) or more", f.concurrency)
+	}
 	opts := []resolve.Option{
 		resolve.WithTimeout(f.timeout),
 		resolve.WithAllowRegistry(f.allow...),
 		resolve.WithInsecureRegistry(f.insecure...),
 		resolve.WithUserAgent("tagpin/" + version()),
+		resolve.WithRegistryConcurrency(f.concurrency),
 	}
 	if f.platform != "" {
 		p, err := resolve.ParsePlatform(f.platform)

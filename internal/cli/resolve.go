@@ -3,9 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tagpin/tagpin/internal/imageref"
 	"github.com/tagpin/tagpin/internal/resolve"
@@ -83,11 +83,11 @@ the exit status is 1 when any failed.`,
 	return cmd
 }
 
-// resolveAll resolves refs concurrently and returns results in order.
+// resolveAll resolves refs, 8 at a time, and returns results in order.
 func resolveAll(ctx context.Context, tr *track.Tracker, warn *warnOnce, refs []string) []resolved {
 	out := make([]resolved, len(refs))
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(8)
 	for i, s := range refs {
 		out[i].Reference = s
 		ref, err := imageref.Parse(s)
@@ -95,13 +95,11 @@ func resolveAll(ctx context.Context, tr *track.Tracker, warn *warnOnce, refs []s
 			out[i].Error = fmt.Sprintf("resolving %s: %v; check the spelling (lower-case repository, tag after ':')", s, err)
 			continue
 		}
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			res, err := tr.Resolve(ctx, track.Query{Ref: ref})
 			if err != nil {
-				out[i].Error = err.Error()
-				return
+				out[i].Error = withAdvice(err).Error()
+				return nil
 			}
 			warn.warn(res.RecordErr)
 			out[i] = resolved{
@@ -112,8 +110,9 @@ func resolveAll(ctx context.Context, tr *track.Tracker, warn *warnOnce, refs []s
 				Platform:  res.Resolved.Platform,
 				Source:    res.Resolved.Registry,
 			}
+			return nil
 		})
 	}
-	wg.Wait()
+	_ = g.Wait() // the goroutines report in out, not in errors
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -150,10 +151,11 @@ type host struct {
 	scheme string // "https" or "http"
 	health health
 
-	mu    sync.Mutex
-	chal  *challenge
-	creds *credential
-	auths map[string]*repoAuth // repository + "\x00" + credential id
+	mu     sync.Mutex
+	chal   *challenge
+	creds  *credential
+	lookup *credLookup          // the keychain lookup under way, if any
+	auths  map[string]*repoAuth // repository + "\x00" + credential id
 }
 
 func (h *host) challenge() *challenge {
@@ -205,9 +207,15 @@ func (r *Resolver) authorize(ctx context.Context, h *host, c *challenge, repo st
 		if err != nil {
 			return "", err
 		}
+		realm := c.params["realm"]
+		if err := validateRealm(realm, h); err != nil {
+			return "", err
+		}
+		u, _ := url.Parse(realm) // validated
+		rt := &realmGuard{inner: r.limited, realm: origin(u)}
 		pr := &transport.Challenge{Scheme: "bearer", Parameters: c.params, Insecure: h.scheme == "http"}
 		scope := "repository:" + repo + ":pull"
-		tok, err := transport.Exchange(ctx, reg, cred.auth, r.transport, []string{scope}, pr)
+		tok, err := transport.Exchange(ctx, reg, cred.auth, rt, []string{scope}, pr)
 		if err != nil {
 			return "", fmt.Errorf("getting a token from %s: %w", c.params["realm"], err)
 		}
@@ -222,62 +230,114 @@ func (r *Resolver) authorize(ctx context.Context, h *host, c *challenge, repo st
 
 var errNoCredential = errors.New("the registry requires credentials and none were found")
 
-// credential returns the credential for host h, resolving it through the
-// keychain at most once per credTTL.
+// credential returns the credential for host h, asking the keychain at
+// most once per credTTL. The keychain may run a credential helper that
+// takes no context: it runs on its own, one lookup per host at a time,
+// and callers wait for it no longer than their deadline. A lookup that
+// outlives its callers still fills the cache when it ends.
 func (r *Resolver) credential(ctx context.Context, h *host) (*credential, error) {
-	now := time.Now()
-	h.mu.Lock()
-	c := h.creds
-	h.mu.Unlock()
-	if c != nil && now.Sub(c.fetched) < r.opts.credTTL {
+	if auth, ok := r.opts.auths[h.name]; ok {
+		c, err := newCredential(ctx, auth, time.Now())
+		if err != nil {
+			return nil, &credentialError{registry: h.name, err: err}
+		}
 		return c, nil
 	}
-	auth, ok := r.opts.auths[h.name]
-	if !ok {
-		reg, err := name.NewRegistry(h.name, name.WeakValidation)
-		if err != nil {
-			return nil, err
-		}
-		if auth, err = authn.Resolve(ctx, r.opts.keychain, reg); err != nil {
-			return nil, fmt.Errorf("looking up credentials for %s: %w", h.name, err)
-		}
-	}
-	c, err := newCredential(ctx, auth, now)
-	if err != nil {
-		return nil, fmt.Errorf("reading credentials for %s: %w", h.name, err)
-	}
 	h.mu.Lock()
-	h.creds = c
+	if c := h.creds; c != nil && time.Since(c.fetched) < r.opts.credTTL {
+		h.mu.Unlock()
+		return c, nil
+	}
+	l := h.lookup
+	if l == nil {
+		l = &credLookup{done: make(chan struct{})}
+		h.lookup = l
+		// The lookup is shared: it must not end with this caller's
+		// cancellation, only with a deadline of its own.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.timeout)
+		go func() {
+			defer cancel()
+			r.lookup(lctx, h, l)
+		}()
+	}
 	h.mu.Unlock()
-	return c, nil
+	select {
+	case <-l.done:
+		return l.cred, l.err
+	case <-ctx.Done():
+		return nil, &credentialError{registry: h.name, err: ctx.Err()}
+	}
 }
 
-// callCredential returns the credential kc has for host h, or nil when
-// kc is nil or has none.
-func (r *Resolver) callCredential(ctx context.Context, h *host, kc authn.Keychain) (*credential, error) {
-	if kc == nil {
-		return nil, nil
+// credLookup is a keychain lookup under way for one host.
+type credLookup struct {
+	done chan struct{} // closed when cred or err is set
+	cred *credential
+	err  error
+}
+
+func (r *Resolver) lookup(ctx context.Context, h *host, l *credLookup) {
+	defer close(l.done)
+	l.cred, l.err = r.keychainCredential(ctx, h, r.opts.keychain)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.lookup = nil
+	if l.err == nil {
+		h.creds = l.cred
 	}
+}
+
+// keychainCredential asks kc for h's credential.
+func (r *Resolver) keychainCredential(ctx context.Context, h *host, kc authn.Keychain) (*credential, error) {
 	reg, err := name.NewRegistry(h.name, name.WeakValidation)
 	if err != nil {
 		return nil, err
 	}
 	auth, err := authn.Resolve(ctx, kc, reg)
 	if err != nil {
-		return nil, fmt.Errorf("looking up pull secrets for %s: %w", h.name, err)
-	}
-	if auth == authn.Anonymous {
-		return nil, nil
+		return nil, &credentialError{registry: h.name, err: err}
 	}
 	c, err := newCredential(ctx, auth, time.Now())
 	if err != nil {
-		return nil, fmt.Errorf("reading pull secrets for %s: %w", h.name, err)
+		return nil, &credentialError{registry: h.name, err: err}
 	}
-	if c.anonymous() {
+	return c, nil
+}
+
+// callCredential returns the credential kc has for host h, or nil when
+// kc is nil or has none. Like the resolver's own keychain, kc is waited
+// for no longer than ctx allows.
+func (r *Resolver) callCredential(ctx context.Context, h *host, kc authn.Keychain) (*credential, error) {
+	if kc == nil {
 		return nil, nil
 	}
-	c.call = true
-	return c, nil
+	type answer struct {
+		c   *credential
+		err error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		c, err := r.keychainCredential(ctx, h, kc)
+		ch <- answer{c, err}
+	}()
+	var a answer
+	select {
+	case a = <-ch:
+	case <-ctx.Done():
+		return nil, &credentialError{registry: h.name, call: true, err: ctx.Err()}
+	}
+	var ce *credentialError
+	if errors.As(a.err, &ce) {
+		ce.call = true
+	}
+	if a.err != nil {
+		return nil, a.err
+	}
+	if a.c.anonymous() {
+		return nil, nil
+	}
+	a.c.call = true
+	return a.c, nil
 }
 
 // HasCredential reports whether kc has a credential for a registry ref

@@ -31,6 +31,23 @@ func TestForbidden(t *testing.T) {
 		{"8.8.8.8", ""},
 		{"2606:4700::1111", ""},
 		{"172.32.0.1", ""},
+		// IPv4 addresses embedded in IPv6 are classified as IPv4.
+		{"::7f00:1", "loopback (IPv4 127.0.0.1 embedded in an IPv4-compatible address)"},
+		{"::a9fe:a9fe", "link-local (IPv4 169.254.169.254 embedded in an IPv4-compatible address)"},
+		{"::808:808", ""},
+		{"::ffff:10.0.0.1", "private"},
+		{"64:ff9b::7f00:1", "loopback (IPv4 127.0.0.1 embedded in a NAT64 address)"},
+		{"64:ff9b::a00:1", "private (IPv4 10.0.0.1 embedded in a NAT64 address)"},
+		{"64:ff9b::808:808", ""},
+		{"64:ff9b:1::7f00:1", "loopback (IPv4 127.0.0.1 embedded in a NAT64 address)"},
+		{"64:ff9b:1:7f00:0:100::", "loopback (IPv4 127.0.0.1 embedded in a NAT64 address)"},
+		{"64:ff9b:1::808:808", ""},
+		{"2002:7f00:1::1", "loopback (IPv4 127.0.0.1 embedded in a 6to4 address)"},
+		{"2002:a9fe:a9fe::1", "link-local (IPv4 169.254.169.254 embedded in a 6to4 address)"},
+		{"2002:808:808::1", ""},
+		{"2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback (IPv4 127.0.0.1 embedded in a Teredo address)"},
+		{"2001:0:4136:e378:8000:63bf:5601:5601", "link-local (IPv4 169.254.169.254 embedded in a Teredo address)"},
+		{"2001:0:4136:e378:8000:63bf:f7f7:f7f7", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.addr, func(t *testing.T) {

@@ -7,7 +7,11 @@
 // context deadline whatever the registry does. Failures are classified
 // (ErrUnavailable, ErrNotFound, ErrUnauthorized, ErrInvalidReference,
 // ErrBlocked) so callers can decide what may fall back to a last-known
-// digest. Outbound connections to loopback, link-local, private and
+// digest, and carry data (a Reason, the refused address, the HTTP status)
+// from which callers say what to do in their own terms; messages name no
+// flags. Requests per registry host are bounded, credentials follow no
+// redirect away from their origin, and credential helpers are waited for
+// no longer than the call's deadline. Outbound connections to loopback, link-local, private and
 // unspecified addresses are refused at dial time unless the registry is
 // explicitly allowed.
 //

@@ -52,8 +52,8 @@ func (h *health) settle(probe, canceled bool, err error) {
 		h.probing = false
 	}
 	switch {
-	case canceled || errors.Is(err, errHostDown):
-		// Nothing learned.
+	case canceled || errors.Is(err, errHostDown) || errors.As(err, new(*credentialError)):
+		// Nothing learned about the registry.
 	case errors.Is(err, ErrUnavailable):
 		// The failure is as good as a probe: the next one waits.
 		h.down, h.lastProbe = true, time.Now()

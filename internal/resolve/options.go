@@ -1,6 +1,7 @@
 package resolve
 
 import (
+	"crypto/x509"
 	"fmt"
 	"strings"
 	"time"
@@ -22,6 +23,10 @@ type options struct {
 	timeout   time.Duration
 	userAgent string
 	credTTL   time.Duration
+	rootCAs   *x509.CertPool
+	// perRegistry bounds the requests under way to one host; 0 means
+	// no bound.
+	perRegistry int
 	// probeInterval is the least time between two probes of a registry
 	// that is down.
 	probeInterval time.Duration
@@ -39,6 +44,7 @@ func defaultOptions() options {
 		credTTL:       5 * time.Minute,
 		probeInterval: 100 * time.Millisecond,
 		attempts:      4,
+		perRegistry:   16,
 	}
 }
 
@@ -103,6 +109,27 @@ func WithVerify(verify bool) Option {
 // deadline wins.
 func WithTimeout(d time.Duration) Option {
 	return func(o *options) { o.timeout = d }
+}
+
+// WithCredentialTTL sets how long the keychain's answer for a registry
+// is reused (default 5m), so that a credential helper runs at most once
+// per registry in that time; 0 asks the keychain every time.
+func WithCredentialTTL(d time.Duration) Option {
+	return func(o *options) { o.credTTL = d }
+}
+
+// WithRegistryConcurrency bounds the requests under way to one registry
+// host (and to any host it redirects to or names as its token service)
+// to n (default 16); further requests wait for a slot within their
+// deadline. n <= 0 means no bound.
+func WithRegistryConcurrency(n int) Option {
+	return func(o *options) { o.perRegistry = max(n, 0) }
+}
+
+// WithRootCAs sets the certificate authorities registries' TLS
+// certificates are checked against (default: the system's).
+func WithRootCAs(pool *x509.CertPool) Option {
+	return func(o *options) { o.rootCAs = pool }
 }
 
 // WithUserAgent sets the User-Agent header sent to registries.

@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net/http"
 	"sync"
@@ -46,8 +47,11 @@ func (r *Result) Pinned() string { return r.Reference.WithDigest(r.Digest) }
 type Resolver struct {
 	opts      options
 	transport *http.Transport
-	client    *http.Client
-	flights   singleflight.Group
+	// limited is transport with at most opts.perRegistry requests
+	// under way per host.
+	limited http.RoundTripper
+	client  *http.Client
+	flights singleflight.Group
 
 	mu    sync.Mutex
 	hosts map[string]*host
@@ -68,10 +72,15 @@ func New(opts ...Option) *Resolver {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
+	if o.rootCAs != nil {
+		t.TLSClientConfig = &tls.Config{RootCAs: o.rootCAs, MinVersion: tls.VersionTLS12}
+	}
+	limited := newHostLimiter(t, o.perRegistry)
 	return &Resolver{
 		opts:      o,
 		transport: t,
-		client:    &http.Client{Transport: t},
+		limited:   limited,
+		client:    &http.Client{Transport: limited, CheckRedirect: redirectPolicy(o.insecure)},
 		hosts:     map[string]*host{},
 	}
 }
@@ -133,7 +142,7 @@ func (r *Resolver) host(name string) *host {
 func (r *Resolver) resolveAt(ctx context.Context, h *host, ref imageref.Reference, kc authn.Keychain) (res *Result, err error) {
 	probe, ok := h.health.admit()
 	if !ok {
-		return nil, r.classify(ref, h, errHostDown)
+		return nil, r.classify(ref, h, nil, errHostDown)
 	}
 	attempts := r.opts.attempts
 	if probe {
@@ -145,7 +154,7 @@ func (r *Resolver) resolveAt(ctx context.Context, h *host, ref imageref.Referenc
 		cred, err = r.credential(ctx, h)
 	}
 	if err != nil {
-		return nil, r.classify(ref, h, err)
+		return nil, r.classify(ref, h, cred, err)
 	}
 	key := h.name + "/" + ref.Path + ":" + ref.Tag + "@" + ref.Digest.String() + "|" + cred.id
 	if r.opts.platform != nil {
@@ -171,7 +180,7 @@ func (r *Resolver) resolveAt(ctx context.Context, h *host, ref imageref.Referenc
 				if errors.Is(res.Err, context.DeadlineExceeded) && ctx.Err() == nil {
 					continue
 				}
-				return nil, r.classify(ref, h, res.Err)
+				return nil, r.classify(ref, h, cred, res.Err)
 			}
 			m := res.Val.(manifest)
 			out := &Result{Reference: ref, Digest: m.digest, MediaType: m.mediaType, Registry: h.name, Credentialed: cred.call}
@@ -180,7 +189,7 @@ func (r *Resolver) resolveAt(ctx context.Context, h *host, ref imageref.Referenc
 			}
 			return out, nil
 		case <-ctx.Done():
-			return nil, r.classify(ref, h, ctx.Err())
+			return nil, r.classify(ref, h, cred, ctx.Err())
 		}
 	}
 }

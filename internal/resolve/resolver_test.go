@@ -227,17 +227,20 @@ func TestResolveErrors(t *testing.T) {
 	reg.PushImage(t, "app:1.0")
 	good := newResolver(reg, resolve.WithAuth(reg.Addr(), &authn.Basic{Username: "alice", Password: "secret"}))
 	tests := []struct {
-		name    string
-		r       *resolve.Resolver
-		ref     string
-		wantErr error
-		say     []string
+		name       string
+		r          *resolve.Resolver
+		ref        string
+		wantErr    error
+		wantReason resolve.Reason
+		// wantData is the rest of the error's data: Status, Refused,
+		// Anonymous.
+		wantData string
 	}{
-		{"unknown tag", good, "app:2.0", resolve.ErrNotFound, []string{"app:2.0", "check the repository name and tag"}},
-		{"unknown repository", good, "nope:1.0", resolve.ErrNotFound, []string{"nope:1.0"}},
-		{"no credentials", newResolver(reg), "app:1.0", resolve.ErrUnauthorized, []string{"app:1.0", "--password-stdin"}},
-		{"wrong password", newResolver(reg, resolve.WithAuth(reg.Addr(), &authn.Basic{Username: "alice", Password: "wrong"})), "app:1.0", resolve.ErrUnauthorized, []string{"app:1.0", "credentials"}},
-		{"not allowed", resolve.New(resolve.WithInsecureRegistry(reg.Addr())), "app:1.0", resolve.ErrBlocked, []string{"loopback", "--allow-registry " + reg.Addr()}},
+		{"unknown tag", good, "app:2.0", resolve.ErrNotFound, resolve.ReasonManifestUnknown, "404  false"},
+		{"unknown repository", good, "nope:1.0", resolve.ErrNotFound, resolve.ReasonManifestUnknown, "404  false"},
+		{"no credentials", newResolver(reg), "app:1.0", resolve.ErrUnauthorized, resolve.ReasonTokenService, "401  true"},
+		{"wrong password", newResolver(reg, resolve.WithAuth(reg.Addr(), &authn.Basic{Username: "alice", Password: "wrong"})), "app:1.0", resolve.ErrUnauthorized, resolve.ReasonTokenService, "401  false"},
+		{"not allowed", resolve.New(resolve.WithInsecureRegistry(reg.Addr())), "app:1.0", resolve.ErrBlocked, resolve.ReasonBlockedAddress, "0 " + reg.Addr() + " true"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -246,14 +249,18 @@ func TestResolveErrors(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
-			for _, s := range tc.say {
-				if !strings.Contains(err.Error(), s) {
-					t.Errorf("error %q does not say %q", err, s)
-				}
-			}
 			var e *resolve.Error
-			if !errors.As(err, &e) || e.Ref != reg.Ref(tc.ref) {
-				t.Errorf("error %v is not a *resolve.Error for %s", err, reg.Ref(tc.ref))
+			if !errors.As(err, &e) || e.Ref != reg.Ref(tc.ref) || e.Registry != reg.Addr() {
+				t.Fatalf("error %v is not a *resolve.Error for %s at %s", err, reg.Ref(tc.ref), reg.Addr())
+			}
+			if got := fmt.Sprintf("%d %s %v", e.Status, e.Refused, e.Anonymous); e.Reason != tc.wantReason || got != tc.wantData {
+				t.Errorf("reason %s, data %q; want %s, %q", e.Reason, got, tc.wantReason, tc.wantData)
+			}
+			// One line saying what happened to which image; what to
+			// do about it is the caller's to say.
+			msg := err.Error()
+			if !strings.Contains(msg, reg.Ref(tc.ref)) || strings.Contains(msg, "\n") || strings.Contains(msg, "--") {
+				t.Errorf("message %q: want one line naming the reference and no flags", msg)
 			}
 		})
 	}
