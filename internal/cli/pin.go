@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -103,7 +106,7 @@ failed (including an internal error; the other files are still done),
 			}
 			addHints(report)
 			if output == "json" {
-				if err := writeJSON(stdio.Out, report); err != nil {
+				if err := writeReportJSON(stdio.Out, report); err != nil {
 					return err
 				}
 			} else {
@@ -152,6 +155,41 @@ func addHints(r *pin.Report) {
 			r.Items[i].Message += " (pass --follow-symlinks to pin the file it points at)"
 		}
 	}
+}
+
+// writeReportJSON writes r as writeJSON would, but item by item, so that
+// a report of millions of references is not held twice more in memory.
+func writeReportJSON(w io.Writer, r *pin.Report) error {
+	head := *r
+	head.Items = []pin.Item{}
+	var buf bytes.Buffer
+	if err := writeJSON(&buf, head); err != nil {
+		return err
+	}
+	if len(r.Items) == 0 {
+		_, err := w.Write(buf.Bytes())
+		return err
+	}
+	// The head ends with "[]\n}\n": the items go between the brackets.
+	bw := bufio.NewWriter(w)
+	bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("]\n}\n")))
+	var item bytes.Buffer
+	enc := json.NewEncoder(&item)
+	enc.SetIndent("    ", "  ")
+	enc.SetEscapeHTML(false) // as writeJSON
+	for i, it := range r.Items {
+		item.Reset()
+		if err := enc.Encode(it); err != nil {
+			return err
+		}
+		if i > 0 {
+			bw.WriteString(",")
+		}
+		bw.WriteString("\n    ")
+		bw.Write(bytes.TrimSuffix(item.Bytes(), []byte("\n")))
+	}
+	bw.WriteString("\n  ]\n}\n")
+	return bw.Flush()
 }
 
 // printReport lists what needs attention, then the summary.

@@ -140,7 +140,7 @@ func Run(ctx context.Context, paths []string, resolve ResolveFunc, opts Options)
 	}
 	r := &run{
 		opts: opts, resolve: resolve, progress: progress{w: opts.Progress},
-		seen: map[string]bool{}, refs: map[string]imageref.Reference{}, texts: map[string]string{},
+		seen: map[string]bool{}, refs: map[string]imageref.Reference{}, parsed: map[string]imageref.Reference{},
 	}
 	defer r.progress.clear()
 
@@ -175,10 +175,10 @@ type run struct {
 	files    []*scannedFile // files with findings
 	// refs are the references to resolve, one per tag (TagString).
 	refs map[string]imageref.Reference
-	// texts holds each distinct reference text once, so that the items
-	// of a file that repeats a reference share its text.
-	texts map[string]string
-	items []Item
+	// parsed holds each distinct text of a reference to resolve, parsed
+	// once: the items of a file that repeats a reference share its text.
+	parsed map[string]imageref.Reference
+	items  []Item
 }
 
 // scannedFile is what pass 1 keeps of a file: enough to tell whether it
@@ -208,28 +208,26 @@ func (r *run) want(content []byte, spans []span) {
 			continue
 		}
 		b := content[s.start:s.end]
-		if _, ok := r.texts[string(b)]; ok {
+		if _, ok := r.parsed[string(b)]; ok {
 			continue
 		}
-		text := string(b)
-		r.texts[text] = text
-		ref, err := imageref.Parse(text)
+		ref, err := imageref.Parse(string(b))
 		if err != nil {
 			continue // classified as a reference, so it parses; pass 2 reports it if not
 		}
+		r.parsed[ref.Original] = ref
 		if _, ok := r.refs[ref.TagString()]; !ok {
 			r.refs[ref.TagString()] = ref
 		}
 	}
 }
 
-// text returns content[s.start:s.end] as a string, shared with earlier
-// items of the same text when possible.
-func (r *run) text(content []byte, s span) string {
-	if t, ok := r.texts[string(content[s.start:s.end])]; ok {
-		return t
+// parse returns the reference at span s of content, and its text.
+func (r *run) parse(content []byte, s span) (imageref.Reference, error) {
+	if ref, ok := r.parsed[string(content[s.start:s.end])]; ok {
+		return ref, nil
 	}
-	return string(content[s.start:s.end])
+	return imageref.Parse(string(content[s.start:s.end]))
 }
 
 // finish is pass 2 for one file: it decides what to do with each
@@ -263,19 +261,19 @@ func (r *run) rewriteSafely(f *scannedFile, resolved map[string]resolution) (err
 // decide returns the Item for one span of content and, when the
 // reference must be rewritten, its new text.
 func (r *run) decide(file string, content []byte, s span, resolved map[string]resolution) (it Item, replacement string, edit bool) {
-	it = Item{File: file, Line: s.line, Ref: r.text(content, s)}
-	switch s.kind {
-	case Skipped:
+	it = Item{File: file, Line: s.line}
+	if s.kind == Skipped || s.kind == Unpinned && r.opts.Check {
+		it.Ref = string(content[s.start:s.end])
 		it.Action, it.Message = actionSkipped, s.reason
-		return it, "", false
-	case Unpinned:
-		if r.opts.Check {
+		if s.kind == Unpinned {
 			it.Action, it.Message = actionUnpinned, "no digest pinned; run without --check to add it"
-			return it, "", false
 		}
+		return it, "", false
 	}
-	ref, err := imageref.Parse(it.Ref)
+	ref, err := r.parse(content, s)
+	it.Ref = ref.Original
 	if err != nil {
+		it.Ref = string(content[s.start:s.end])
 		it.Action, it.Message = actionFailed, fmt.Sprintf("parsing %s again: %v", it.Ref, err)
 		return it, "", false
 	}
