@@ -171,8 +171,9 @@ func writeReportJSON(w io.Writer, r *pin.Report) error {
 		return err
 	}
 	// The head ends with "[]\n}\n": the items go between the brackets.
+	// A bufio.Writer keeps its first error, and Flush returns it.
 	bw := bufio.NewWriter(w)
-	bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("]\n}\n")))
+	_, _ = bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("]\n}\n")))
 	var item bytes.Buffer
 	enc := json.NewEncoder(&item)
 	enc.SetIndent("    ", "  ")
@@ -182,13 +183,14 @@ func writeReportJSON(w io.Writer, r *pin.Report) error {
 		if err := enc.Encode(it); err != nil {
 			return err
 		}
-		if i > 0 {
-			bw.WriteString(",")
+		sep := ",\n    "
+		if i == 0 {
+			sep = "\n    "
 		}
-		bw.WriteString("\n    ")
-		bw.Write(bytes.TrimSuffix(item.Bytes(), []byte("\n")))
+		_, _ = bw.WriteString(sep)
+		_, _ = bw.Write(bytes.TrimSuffix(item.Bytes(), []byte("\n")))
 	}
-	bw.WriteString("\n  ]\n}\n")
+	_, _ = bw.WriteString("\n  ]\n}\n")
 	return bw.Flush()
 }
 

@@ -18,9 +18,10 @@ import (
 // writing the rewritten content (or its diff) as it goes. The file is
 // replaced only at the end, and only if it still has the content pass 1
 // saw. Stdin is always copied to Stdout, rewritten or not.
-func (r *run) rewrite(f *scannedFile, resolved map[string]resolution) (err error) {
+func (r *run) rewrite(f *scannedFile, resolved map[string]resolution) error {
 	content := f.stdin
 	if f.path != "-" {
+		var err error
 		if content, err = r.reread(f); err != nil {
 			return err
 		}
@@ -53,8 +54,10 @@ func (r *run) rewrite(f *scannedFile, resolved map[string]resolution) (err error
 			return repl.w.Write(b)
 		})
 	}
+	committed := false
 	defer func() {
-		if repl != nil && err != nil {
+		// Also on a panic: no temporary file is left behind.
+		if repl != nil && !committed {
 			repl.abort()
 		}
 	}()
@@ -87,7 +90,10 @@ func (r *run) rewrite(f *scannedFile, resolved map[string]resolution) (err error
 		}
 		return nil
 	case repl != nil:
-		return repl.commit(f)
+		if err := repl.commit(f); err != nil {
+			return err
+		}
+		committed = true
 	}
 	return nil
 }
