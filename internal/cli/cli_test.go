@@ -240,3 +240,130 @@ func TestPinStdinAndJSON(t *testing.T) {
 		t.Errorf("report %+v, want 1 file, 1 pinned, 1 failed", rep)
 	}
 }
+
+// TestPinPinsOutsideImagePositions refreshes stale FROM and image: pins
+// that follow pins in ARG lines and comments: every file is rewritten,
+// the run exits 0, and --check lists each pin once.
+func TestPinPinsOutsideImagePositions(t *testing.T) {
+	reg := registrytest.New(t)
+	old := reg.PushImage(t, "base:3")
+	fresh := reg.PushImage(t, "base:3")
+	oldPin, freshPin := reg.Ref("base:3@"+old.String()), reg.Ref("base:3@"+fresh.String())
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"Dockerfile": "ARG B=" + oldPin + "\nFROM " + oldPin + "\n",
+		"a.yaml":     "# " + oldPin + "\n- image: " + oldPin + "\n",
+	})
+	flags := regFlags(reg)
+
+	out, errOut, code := tagpin(t, "", append([]string{"pin", "--check", "-o", "json", dir}, flags...)...)
+	if code != 2 {
+		t.Errorf("--check: exit %d, want 2; stderr:\n%s", code, errOut)
+	}
+	var rep struct{ Stale, Failed int }
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v in %s", err, out)
+	}
+	if rep.Stale != 4 || rep.Failed != 0 {
+		t.Errorf("--check report %+v, want 4 stale pins, each once, and no failure:\n%s", rep, out)
+	}
+
+	_, errOut, code = tagpin(t, "", append([]string{"pin", "--update", dir}, flags...)...)
+	if code != 0 {
+		t.Errorf("--update: exit %d, want 0; stderr:\n%s", code, errOut)
+	}
+	want := map[string]string{
+		"Dockerfile": "ARG B=" + freshPin + "\nFROM " + freshPin + "\n",
+		"a.yaml":     "# " + freshPin + "\n- image: " + freshPin + "\n",
+	}
+	for name, w := range want {
+		if diff := cmp.Diff(w, readFile(t, filepath.Join(dir, name))); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+	}
+}
+
+// TestPinCheckDoesNotCreateStore checks that --check records only into
+// a store that exists.
+func TestPinCheckDoesNotCreateStore(t *testing.T) {
+	reg := registrytest.New(t)
+	d := reg.PushImage(t, "web:1.0")
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"a.yaml": "image: " + reg.Ref("web:1.0@"+d.String()) + "\n"})
+	storePath := filepath.Join(t.TempDir(), "sub", "store.db")
+	_, errOut, code := tagpin(t, "", append([]string{"pin", "--check", "--store", storePath, dir}, regFlags(reg)...)...)
+	if code != 0 {
+		t.Errorf("--check: exit %d, want 0; stderr:\n%s", code, errOut)
+	}
+	if _, err := os.Stat(storePath); !os.IsNotExist(err) {
+		t.Errorf("--check created the store %s (stat: %v)", storePath, err)
+	}
+	// Once the store exists, --check records into it.
+	if _, errOut, code := tagpin(t, "", append([]string{"pin", "--store", storePath, dir}, regFlags(reg)...)...); code != 0 {
+		t.Fatalf("pin: exit %d; stderr:\n%s", code, errOut)
+	}
+	if _, errOut, code := tagpin(t, "", append([]string{"pin", "--check", "--store", storePath, dir}, regFlags(reg)...)...); code != 0 {
+		t.Errorf("--check with a store: exit %d, want 0; stderr:\n%s", code, errOut)
+	}
+	out, errOut, code := tagpin(t, "", "history", "--store", storePath, reg.Ref("web:1.0"))
+	if code != 0 || !strings.Contains(out, d.String()[:len("sha256:")+12]) {
+		t.Errorf("history: exit %d, stdout %q, want the digest; stderr:\n%s", code, out, errOut)
+	}
+}
+
+// TestPinFilesLeftAlone checks the advice and exit status for files pin
+// does not replace, and the flags that allow it.
+func TestPinFilesLeftAlone(t *testing.T) {
+	reg := registrytest.New(t)
+	d := reg.PushImage(t, "web:1.0")
+	dir, other := t.TempDir(), t.TempDir()
+	content := "image: " + reg.Ref("web:1.0") + "\n"
+	pinned := "image: " + reg.Ref("web:1.0@"+d.String()) + "\n"
+	writeFiles(t, dir, map[string]string{"linked.yaml": content})
+	writeFiles(t, other, map[string]string{"outside.yaml": content})
+	if err := os.Link(filepath.Join(dir, "linked.yaml"), filepath.Join(other, "second-link.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(other, "outside.yaml"), filepath.Join(dir, "out.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	flags := regFlags(reg)
+
+	// Unpinned references and a failure under --check: the failure wins.
+	_, errOut, code := tagpin(t, "", append([]string{"pin", dir}, flags...)...)
+	if code != 1 {
+		t.Errorf("pin: exit %d, want 1; stderr:\n%s", code, errOut)
+	}
+	for _, s := range []string{"has 2 hard links", "--break-hardlinks", "outside " + dir, "--follow-symlinks"} {
+		if !strings.Contains(errOut, s) {
+			t.Errorf("pin output does not say %q:\n%s", s, errOut)
+		}
+	}
+	if got := readFile(t, filepath.Join(dir, "linked.yaml")); got != content {
+		t.Errorf("a hard-linked file was written: %q", got)
+	}
+	if got := readFile(t, filepath.Join(other, "outside.yaml")); got != content {
+		t.Errorf("a file outside the tree was written: %q", got)
+	}
+
+	_, errOut, code = tagpin(t, "", append([]string{"pin", "--break-hardlinks", "--follow-symlinks", dir}, flags...)...)
+	if code != 0 {
+		t.Errorf("pin --break-hardlinks --follow-symlinks: exit %d, want 0; stderr:\n%s", code, errOut)
+	}
+	for _, path := range []string{filepath.Join(dir, "linked.yaml"), filepath.Join(other, "outside.yaml")} {
+		if got := readFile(t, path); got != pinned {
+			t.Errorf("%s = %q, want %q", path, got, pinned)
+		}
+	}
+}
+
+// TestPinCheckExitStatus: 2 only for drift without failures.
+func TestPinCheckExitStatus(t *testing.T) {
+	reg := registrytest.New(t)
+	reg.PushImage(t, "web:1.0")
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"a.yaml": "image: " + reg.Ref("web:1.0") + "\n"})
+	if _, errOut, code := tagpin(t, "", append([]string{"pin", "--check", dir, filepath.Join(dir, "missing.yaml")}, regFlags(reg)...)...); code != 1 {
+		t.Errorf("--check with drift and a missing file: exit %d, want 1; stderr:\n%s", code, errOut)
+	}
+}

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -40,10 +43,28 @@ By default missing pins are added and stale ones (the tag moved) are
 reported; --update refreshes them too. --check changes nothing and exits
 with status 2 when any reference is unpinned or stale. Templated values
 ({{ .Values.image }}, ${IMAGE}, <your-image>) are reported and skipped.
-Each unique reference is resolved once.
+Each unique reference is resolved once. image: text inside YAML block
+scalars (run: |, a message) is a script or prose and left alone; existing
+pins there are still refreshed.
+
+A file is rewritten by writing a temporary file next to it and renaming
+it over the file, keeping its mode, owner and group. tagpin leaves alone,
+and reports, files it cannot replace faithfully: read-only files, files
+it cannot give their owner back, files another program changed while
+they were being pinned, and files with more than one hard link (their
+other links would keep the old content; --break-hardlinks replaces them
+anyway). In a directory, symbolic links to files outside it are reported
+as skipped (--follow-symlinks pins the files they point at); links inside
+it are pinned once, at their target. Temporary files an interrupted run
+left (.NAME.tagpin-123) are reported, never scanned.
+
+Resolved digests are recorded in the local store (see tagpin history)
+unless --no-record; with --check they are recorded only when the store
+file already exists: checking never creates it.
 
 Exit status: 0 when everything went well, 1 when a file or reference
-failed, 2 when --check found drift.`,
+failed (including an internal error; the other files are still done),
+2 when --check found drift and nothing failed.`,
 		Example: `  tagpin pin deploy/                  # add missing pins
   tagpin pin --update .                # add missing pins and refresh moved tags
   tagpin pin --check .                 # in CI: fail when anything is unpinned or stale
@@ -66,6 +87,9 @@ failed, 2 when --check found drift.`,
 			if err != nil {
 				return err
 			}
+			// Checking changes nothing: it records into an existing
+			// store but never creates one.
+			st.existingOnly = opts.Check
 			tr, closeAll := st.tracker(r, stdio.Err)
 			defer closeAll()
 			opts.Stdin, opts.Stdout = stdio.In, stdio.Out
@@ -80,8 +104,9 @@ failed, 2 when --check found drift.`,
 			if err != nil {
 				return err
 			}
+			addHints(report)
 			if output == "json" {
-				if err := writeJSON(stdio.Out, report); err != nil {
+				if err := writeReportJSON(stdio.Out, report); err != nil {
 					return err
 				}
 			} else {
@@ -102,6 +127,8 @@ failed, 2 when --check found drift.`,
 	cmd.Flags().BoolVar(&opts.Check, "check", false, "change nothing; exit 2 when any reference is unpinned or stale")
 	cmd.Flags().BoolVar(&diff, "diff", false, "print a unified diff of the changes instead of writing files")
 	cmd.Flags().IntVar(&concurrency, "concurrency", 8, "references resolved in parallel")
+	cmd.Flags().BoolVar(&opts.BreakHardlinks, "break-hardlinks", false, "also rewrite files with more than one hard link (the other links keep the old content)")
+	cmd.Flags().BoolVar(&opts.FollowSymlinks, "follow-symlinks", false, "also pin the files that symbolic links in a directory point at outside it")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text (on stderr) or json (on stdout)")
 	return cmd
 }
@@ -115,6 +142,56 @@ func resolveFunc(tr *track.Tracker, warn *warnOnce) pin.ResolveFunc {
 		warn.warn(res.RecordErr)
 		return res.Digest, nil
 	}
+}
+
+// addHints completes the messages of files left alone with the flag
+// that would pin them.
+func addHints(r *pin.Report) {
+	for i, it := range r.Items {
+		switch it.Problem {
+		case pin.ProblemHardLinked:
+			r.Items[i].Message += "; pass --break-hardlinks to replace it anyway"
+		case pin.ProblemSymlinkOutside:
+			r.Items[i].Message += " (pass --follow-symlinks to pin the file it points at)"
+		}
+	}
+}
+
+// writeReportJSON writes r as writeJSON would, but item by item, so that
+// a report of millions of references is not held twice more in memory.
+func writeReportJSON(w io.Writer, r *pin.Report) error {
+	head := *r
+	head.Items = []pin.Item{}
+	var buf bytes.Buffer
+	if err := writeJSON(&buf, head); err != nil {
+		return err
+	}
+	if len(r.Items) == 0 {
+		_, err := w.Write(buf.Bytes())
+		return err
+	}
+	// The head ends with "[]\n}\n": the items go between the brackets.
+	// A bufio.Writer keeps its first error, and Flush returns it.
+	bw := bufio.NewWriter(w)
+	_, _ = bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("]\n}\n")))
+	var item bytes.Buffer
+	enc := json.NewEncoder(&item)
+	enc.SetIndent("    ", "  ")
+	enc.SetEscapeHTML(false) // as writeJSON
+	for i, it := range r.Items {
+		item.Reset()
+		if err := enc.Encode(it); err != nil {
+			return err
+		}
+		sep := ",\n    "
+		if i == 0 {
+			sep = "\n    "
+		}
+		_, _ = bw.WriteString(sep)
+		_, _ = bw.Write(bytes.TrimSuffix(item.Bytes(), []byte("\n")))
+	}
+	_, _ = bw.WriteString("\n  ]\n}\n")
+	return bw.Flush()
 }
 
 // printReport lists what needs attention, then the summary.

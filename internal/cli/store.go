@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -20,6 +22,8 @@ import (
 type storeFlags struct {
 	path     string
 	noRecord bool
+	// existingOnly records only into a store file that already exists.
+	existingOnly bool
 }
 
 func (f *storeFlags) registerPath(fs *pflag.FlagSet) {
@@ -54,12 +58,21 @@ func (f *storeFlags) open() (store.Store, error) {
 }
 
 // recorder opens the local store for recording, or returns nil when
-// recording is off. Recording is a by-product: when the store cannot be
+// recording is off (or existingOnly and there is no store file yet). Recording is a by-product: when the store cannot be
 // opened (locked by a parallel run, say) the command goes on without it
 // and says so on w.
 func (f *storeFlags) recorder(w io.Writer) store.Store {
 	if f.noRecord {
 		return nil
+	}
+	if f.existingOnly {
+		path, err := f.file()
+		if err != nil {
+			return nil
+		}
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 	}
 	st, err := f.open()
 	if err != nil {

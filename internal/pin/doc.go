@@ -14,6 +14,12 @@
 //   - Running: [Run] walks paths, resolves every unique tag once through an
 //     injected [ResolveFunc] with bounded concurrency, and writes files
 //     atomically, prints a unified diff, or (in check mode) only reports.
+//     Pass 1 keeps only the unique references and a checksum per file;
+//     pass 2 scans each file again and streams its rewrite into a
+//     temporary file, renamed over the file only if the file still has
+//     the content pass 1 saw. Files that a rename would not replace
+//     faithfully (read-only, hard-linked, owned by someone it cannot
+//     chown to) are left alone and reported.
 //
 // Resolution itself belongs to the caller: the package talks to no
 // registry and imports nothing from Kubernetes.

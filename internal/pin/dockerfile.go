@@ -13,9 +13,9 @@ import (
 // reference using a build argument ($BASE, ${BASE}) is skipped. Lines
 // continuing an instruction (after a trailing backslash) are not
 // instructions.
-func scanDockerfile(content []byte, start int) []Finding {
+func scanDockerfile(content []byte, start int) []span {
 	var (
-		found     []Finding
+		found     []span
 		stages    = map[string]bool{"scratch": true}
 		continued bool
 	)

@@ -3,6 +3,7 @@ package pin_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -70,7 +71,10 @@ func FuzzScanPreservesBytes(f *testing.F) {
 			}
 		}
 		edits := pinAll(fs)
-		out := pin.Apply(content, edits)
+		out, err := pin.Apply(content, edits)
+		if err != nil {
+			t.Fatalf("Apply with the edits of a scan: %v", err)
+		}
 		// Walk both contents edit by edit: the bytes between edits match.
 		in, o := 0, 0
 		for _, e := range edits {
@@ -100,5 +104,87 @@ func FuzzScanPreservesBytes(f *testing.F) {
 				t.Fatalf("after pinning, %q is found as %v (found: %v)", e.New, kind, ok)
 			}
 		}
+		checkRepin(t, name, out)
+	})
+}
+
+// checkRepin pins content, already pinned to fuzzDigest, again: the
+// edits of its scan apply, and change nothing.
+func checkRepin(t *testing.T, name string, content []byte) {
+	t.Helper()
+	out, err := pin.Apply(content, pinAll(pin.Scan(name, content)))
+	if err != nil {
+		t.Fatalf("Apply with the edits of a scan of pinned content: %v", err)
+	}
+	if string(out) != string(content) {
+		t.Fatalf("pinning twice is not idempotent:\nonce:  %q\ntwice: %q", content, out)
+	}
+}
+
+// fragments are the pieces FuzzPinsInEveryPosition builds files from:
+// references, pinned or not, in every position tagpin knows, and the
+// text around them.
+var fragments = []string{
+	"# nginx:1@sha256:" + hexA,
+	"ARG B=nginx:1@sha256:" + hexA,
+	"FROM nginx:1@sha256:" + hexB,
+	"FROM nginx:1",
+	"FROM ${B} AS x",
+	"image: nginx:1@sha256:" + hexB,
+	"- image: nginx:1@sha256:" + hexA + " # nginx:1@sha256:" + hexB,
+	"image: 'nginx:1'",
+	"image: nginx@sha256:" + hexA,
+	"  - {name: a, image: nginx:1@sha256:" + hexA + "}",
+	"run: |",
+	"body: >-",
+	"  echo \"image: nginx:1\" nginx:1@sha256:" + hexB,
+	"env: X=nginx:1@sha256:" + hexA,
+	"jobs:",
+	"  container: nginx:1@sha256:" + hexB,
+	"  - uses: docker://nginx:1@sha256:" + hexA,
+	"{\"image\": \"nginx:1@sha256:" + hexA + "\"}",
+	"RUN echo \\",
+	"nginx:1@sha256:" + hexA + "nginx:1@sha256:" + hexB,
+	"image: ${REG}/nginx:1@sha256:" + hexA,
+	"---",
+}
+
+// separators join fragments.
+var separators = []string{"\n", " ", "", "\r\n", "\n  ", "="}
+
+// FuzzPinsInEveryPosition builds files from fragments (each byte of
+// layout picks a fragment and what follows it) so that existing pins
+// stand in comments, ARG lines, image: values, FROM lines and block
+// scalars, next to each other. Scanning never reports a span twice,
+// Apply never fails on the edits of a scan, and pinning twice is
+// idempotent.
+func FuzzPinsInEveryPosition(f *testing.F) {
+	f.Add(uint8(2), []byte{1, 2})                // ARG pin, then FROM pin
+	f.Add(uint8(0), []byte{0, 6})                // comment pin, then image: pin
+	f.Add(uint8(3), []byte{0, 1, 2, 5, 6, 7, 8}) // everything, as stdin
+	f.Add(uint8(0), []byte{10, 12, 5})           // a block scalar, then a key
+	f.Add(uint8(0), []byte{14, 15, 16})          // a workflow
+	f.Add(uint8(4), []byte{19, 19, 0})           // pins glued together, as a script
+	f.Fuzz(func(t *testing.T, rules uint8, layout []byte) {
+		name := fuzzNames[int(rules)%len(fuzzNames)]
+		var b strings.Builder
+		for _, c := range layout {
+			b.WriteString(fragments[int(c)%len(fragments)])
+			b.WriteString(separators[int(c)/len(fragments)%len(separators)])
+		}
+		content := []byte(b.String())
+		fs := pin.Scan(name, content)
+		end := 0
+		for _, fd := range fs {
+			if fd.Start < end || fd.End < fd.Start || fd.End > len(content) {
+				t.Fatalf("finding %q [%d:%d] out of order, overlapping or out of bounds (previous end %d) in %q", fd.Text, fd.Start, fd.End, end, content)
+			}
+			end = fd.End
+		}
+		out, err := pin.Apply(content, pinAll(fs))
+		if err != nil {
+			t.Fatalf("Apply with the edits of a scan of %q: %v", content, err)
+		}
+		checkRepin(t, name, out)
 	})
 }

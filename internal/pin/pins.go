@@ -16,12 +16,12 @@ import (
 // a template or variable ($REG/app:1@…, {{ .registry }}/app:1@…,
 // <registry>/app:1@…) is the tail of a reference that cannot be resolved
 // as written, and is ignored, as is text that is not a valid reference.
-func scanPins(content []byte) []Finding {
+func scanPins(content []byte) []span {
 	const (
 		marker = "@sha256:"
 		hexLen = 64
 	)
-	var found []Finding
+	var found []span
 	line, lineAt := 1, 0 // line number of offset lineAt
 	for i := 0; ; {
 		j := bytes.Index(content[i:], []byte(marker))
@@ -50,7 +50,7 @@ func scanPins(content []byte) []Finding {
 		}
 		line += bytes.Count(content[lineAt:start], []byte("\n"))
 		lineAt = start
-		found = append(found, Finding{Line: line, Start: start, End: end, Text: ref.Original, Ref: ref, Kind: Pinned})
+		found = append(found, span{line: line, start: start, end: end, kind: Pinned})
 		i = end
 	}
 }

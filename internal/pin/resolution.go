@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tagpin/tagpin/internal/imageref"
 )
@@ -23,40 +24,28 @@ type resolution struct {
 // their tag. It returns an error only when ctx is done.
 func (r *run) resolveAll(ctx context.Context, refs map[string]imageref.Reference) (map[string]resolution, error) {
 	keys := slices.Sorted(maps.Keys(refs))
-	type result struct {
-		key string
-		resolution
-	}
-	jobs, results := make(chan string), make(chan result)
-	var wg sync.WaitGroup
-	for range min(r.opts.Concurrency, len(keys)) {
-		wg.Go(func() {
-			for key := range jobs {
-				d, err := r.resolveTag(ctx, refs[key])
-				results <- result{key, resolution{d, err}}
-			}
+	var (
+		// A failed resolution is a result, not an error of the group:
+		// it must not cancel the others.
+		g        errgroup.Group
+		mu       sync.Mutex
+		resolved = make(map[string]resolution, len(keys))
+	)
+	g.SetLimit(r.opts.Concurrency)
+	for _, key := range keys {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			d, err := r.resolveTag(ctx, refs[key])
+			mu.Lock()
+			defer mu.Unlock()
+			resolved[key] = resolution{d, err}
+			r.progress.printf(len(resolved) == len(keys), "resolving %d/%d", len(resolved), len(keys))
+			return nil
 		})
 	}
-	go func() {
-		defer close(jobs)
-		for _, k := range keys {
-			select {
-			case jobs <- k:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	go func() {
-		wg.Wait()
-		close(results)
-	}()
-
-	resolved := make(map[string]resolution, len(keys))
-	for res := range results {
-		resolved[res.key] = res.resolution
-		r.progress.printf(len(resolved) == len(keys), "resolving %d/%d", len(resolved), len(keys))
-	}
+	_ = g.Wait() // the goroutines return no error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package pin
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"slices"
@@ -38,6 +39,16 @@ type Options struct {
 	// Progress, when not nil (a terminal), receives short
 	// carriage-return progress lines.
 	Progress io.Writer
+	// BreakHardlinks rewrites files that have more than one hard link.
+	// A file is rewritten by replacing it, so its other links keep the
+	// old content; without BreakHardlinks such files are reported as
+	// failed (ProblemHardLinked) and left alone.
+	BreakHardlinks bool
+	// FollowSymlinks scans files that symbolic links met in a walked
+	// directory point at outside that directory (and rewrites them at
+	// their target). Without it such links are reported as skipped
+	// (ProblemSymlinkOutside).
+	FollowSymlinks bool
 }
 
 const defaultConcurrency = 8
@@ -71,7 +82,33 @@ type Item struct {
 	// Message says why a reference was skipped, failed or is stale, and
 	// what to do.
 	Message string `json:"message,omitempty"`
+	// Problem classifies why a file was skipped or failed as a whole
+	// (one of the Problem constants), so that callers can add advice in
+	// their own terms; empty for everything else.
+	Problem string `json:"problem,omitempty"`
 }
+
+// Problems of a file skipped or failed as a whole (Item.Problem).
+const (
+	// ProblemReadOnly: the file's mode grants nobody write permission.
+	ProblemReadOnly = "read-only"
+	// ProblemHardLinked: the file has other hard links, which replacing
+	// it would break (see Options.BreakHardlinks).
+	ProblemHardLinked = "hard-linked"
+	// ProblemOwner: the replacement cannot be given the file's owner
+	// and group.
+	ProblemOwner = "owner"
+	// ProblemChanged: another program changed the file while it was
+	// being pinned.
+	ProblemChanged = "changed"
+	// ProblemSymlinkOutside: a symbolic link leads out of the walked
+	// directory (see Options.FollowSymlinks).
+	ProblemSymlinkOutside = "symlink-outside"
+	// ProblemTemporaryFile: a temporary file left by an interrupted run.
+	ProblemTemporaryFile = "temporary-file"
+	// ProblemInternal: a bug in tagpin; the file was left alone.
+	ProblemInternal = "internal"
+)
 
 // Item actions.
 const (
@@ -93,20 +130,24 @@ func (r *Report) Drift() bool {
 // Run pins the image references in paths: files, directories (walked
 // recursively, skipping .git, node_modules and vendor) and "-" for
 // Stdin. It scans every file, resolves each unique tag once, then
-// rewrites the files that need it. A file or reference that fails is
-// reported as a failed Item and the run goes on; Run returns an error
-// only when the whole run stops (ctx is done).
+// scans each file again and rewrites it as it goes. A file or
+// reference that fails (even by a bug of this package) is reported as a
+// failed Item and the run goes on; Run returns an error only when the
+// whole run stops (ctx is done).
 func Run(ctx context.Context, paths []string, resolve ResolveFunc, opts Options) (*Report, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = defaultConcurrency
 	}
-	r := &run{opts: opts, resolve: resolve, progress: progress{w: opts.Progress}, seen: map[string]bool{}}
+	r := &run{
+		opts: opts, resolve: resolve, progress: progress{w: opts.Progress},
+		seen: map[string]bool{}, refs: map[string]imageref.Reference{}, parsed: map[string]imageref.Reference{},
+	}
 	defer r.progress.clear()
 
 	if err := r.scanAll(ctx, paths); err != nil {
 		return nil, fmt.Errorf("pinning stopped while scanning: %w", err)
 	}
-	resolved, err := r.resolveAll(ctx, r.wanted())
+	resolved, err := r.resolveAll(ctx, r.refs)
 	if err != nil {
 		return nil, fmt.Errorf("pinning stopped while resolving: %w", err)
 	}
@@ -132,96 +173,138 @@ type run struct {
 	seen     map[string]bool // files scanned, by real path
 	scanned  int
 	files    []*scannedFile // files with findings
-	items    []Item
+	// refs are the references to resolve, one per tag (TagString).
+	refs map[string]imageref.Reference
+	// parsed holds each distinct text of a reference to resolve, parsed
+	// once: the items of a file that repeats a reference share its text.
+	parsed map[string]imageref.Reference
+	items  []Item
 }
 
-// scannedFile is what pass 1 keeps of a file: its findings, not its
-// content (except for stdin, which cannot be read twice).
+// scannedFile is what pass 1 keeps of a file: enough to tell whether it
+// changed since, not its content or findings (except for stdin, which
+// cannot be read twice).
 type scannedFile struct {
-	path     string
-	stdin    []byte
-	findings []Finding
+	path  string
+	stdin []byte
+	size  int
+	sum   [sha256.Size]byte
 }
 
 func (r *run) fail(file string, line int, ref, message string) {
 	r.items = append(r.items, Item{File: file, Line: line, Ref: ref, Action: actionFailed, Message: message})
 }
 
-// wanted returns the references to resolve, one per tag.
-func (r *run) wanted() map[string]imageref.Reference {
-	refs := map[string]imageref.Reference{}
-	for _, f := range r.files {
-		for _, fd := range f.findings {
-			if fd.Kind == Pinned || fd.Kind == Unpinned && !r.opts.Check {
-				if _, ok := refs[fd.Ref.TagString()]; !ok {
-					refs[fd.Ref.TagString()] = fd.Ref
-				}
-			}
-		}
-	}
-	return refs
+// skipFile reports a file left alone as a whole.
+func (r *run) skipFile(file, problem, message string) {
+	r.items = append(r.items, Item{File: file, Action: actionSkipped, Message: message, Problem: problem})
 }
 
-// finish decides what to do with every finding of f and, when something
-// changes, rewrites f (or writes its diff).
+// want notes the references of one scanned file that pass 2 needs
+// resolved: pins, and (unless checking) unpinned references.
+func (r *run) want(content []byte, spans []span) {
+	for _, s := range spans {
+		if s.kind != Pinned && (s.kind != Unpinned || r.opts.Check) {
+			continue
+		}
+		b := content[s.start:s.end]
+		if _, ok := r.parsed[string(b)]; ok {
+			continue
+		}
+		ref, err := imageref.Parse(string(b))
+		if err != nil {
+			continue // classified as a reference, so it parses; pass 2 reports it if not
+		}
+		r.parsed[ref.Original] = ref
+		if _, ok := r.refs[ref.TagString()]; !ok {
+			r.refs[ref.TagString()] = ref
+		}
+	}
+}
+
+// parse returns the reference at span s of content, and its text.
+func (r *run) parse(content []byte, s span) (imageref.Reference, error) {
+	if ref, ok := r.parsed[string(content[s.start:s.end])]; ok {
+		return ref, nil
+	}
+	return imageref.Parse(string(content[s.start:s.end]))
+}
+
+// finish is pass 2 for one file: it decides what to do with each
+// reference and rewrites f as it goes. When f cannot be rewritten,
+// nothing is written and it is reported as one failed item.
 func (r *run) finish(f *scannedFile, resolved map[string]resolution) {
-	var (
-		items []Item
-		edits []Edit
-	)
-	for _, fd := range f.findings {
-		it, edit := r.decide(f.path, fd, resolved)
-		items = append(items, it)
-		if edit != nil {
-			edits = append(edits, *edit)
-		}
+	from := len(r.items)
+	err := r.rewriteSafely(f, resolved)
+	if err == nil {
+		return
 	}
-	if err := r.rewrite(f, edits); err != nil {
-		// Nothing was written: keep what stays true, fail the rest.
-		items = slices.DeleteFunc(items, func(it Item) bool {
-			return it.Action == actionPinned || it.Action == actionRefreshed
-		})
-		r.fail(f.path, 0, "", err.Error())
-	}
-	r.items = append(r.items, items...)
+	// Nothing was written: keep what stays true, fail the rest.
+	kept := slices.DeleteFunc(r.items[from:], func(it Item) bool {
+		return it.Action == actionPinned || it.Action == actionRefreshed
+	})
+	r.items = r.items[:from+len(kept)]
+	r.items = append(r.items, Item{File: f.path, Action: actionFailed, Message: err.Error(), Problem: problemOf(err)})
 }
 
-// decide returns the Item for one finding and the edit it needs, if any.
-func (r *run) decide(file string, fd Finding, resolved map[string]resolution) (Item, *Edit) {
-	it := Item{File: file, Line: fd.Line, Ref: fd.Text}
-	if fd.Kind == Skipped {
-		it.Action, it.Message = actionSkipped, fd.Reason
-		return it, nil
+// rewriteSafely is rewrite, with a panic (a bug) turned into an error
+// wrapping ErrInternal, so that one file cannot stop the run.
+func (r *run) rewriteSafely(f *scannedFile, resolved map[string]resolution) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = internalError(f.path, p)
+		}
+	}()
+	return r.rewrite(f, resolved)
+}
+
+// decide returns the Item for one span of content and, when the
+// reference must be rewritten, its new text.
+func (r *run) decide(file string, content []byte, s span, resolved map[string]resolution) (it Item, replacement string, edit bool) {
+	it = Item{File: file, Line: s.line}
+	if s.kind == Skipped || s.kind == Unpinned && r.opts.Check {
+		it.Ref = string(content[s.start:s.end])
+		it.Action, it.Message = actionSkipped, s.reason
+		if s.kind == Unpinned {
+			it.Action, it.Message = actionUnpinned, "no digest pinned; run without --check to add it"
+		}
+		return it, "", false
 	}
-	if fd.Kind == DigestOnly {
-		it.Action, it.Digest = actionAlreadyPinned, fd.Ref.Digest.String()
-		return it, nil
+	ref, err := r.parse(content, s)
+	it.Ref = ref.Original
+	if err != nil {
+		it.Ref = string(content[s.start:s.end])
+		it.Action, it.Message = actionFailed, fmt.Sprintf("parsing %s again: %v", it.Ref, err)
+		return it, "", false
 	}
-	if fd.Kind == Unpinned && r.opts.Check {
-		it.Action, it.Message = actionUnpinned, "no digest pinned; run without --check to add it"
-		return it, nil
+	if s.kind == DigestOnly {
+		it.Action, it.Digest = actionAlreadyPinned, ref.Digest.String()
+		return it, "", false
 	}
-	res := resolved[fd.Ref.TagString()]
+	res, ok := resolved[ref.TagString()]
+	if !ok {
+		it.Action, it.Message = actionFailed, fmt.Sprintf("%s was not resolved: %v", it.Ref, ErrInternal)
+		return it, "", false
+	}
 	if res.err != nil {
 		it.Action, it.Message = actionFailed, res.err.Error()
-		return it, nil
+		return it, "", false
 	}
 	it.Digest = res.digest.String()
-	edit := &Edit{Start: fd.Start, End: fd.End, New: fd.Ref.WithDigest(res.digest)}
 	switch {
-	case fd.Kind == Unpinned:
+	case s.kind == Unpinned:
 		it.Action = actionPinned
-		return it, edit
-	case fd.Ref.Digest == res.digest:
+		return it, ref.WithDigest(res.digest), true
+	case ref.Digest == res.digest:
 		it.Action = actionAlreadyPinned
-		return it, nil
+		return it, "", false
 	case r.opts.Update && !r.opts.Check:
 		it.Action = actionRefreshed
-		return it, edit
+		return it, ref.WithDigest(res.digest), true
 	default:
 		it.Action = actionStale
 		it.Message = fmt.Sprintf("the tag now points at %s; run with --update to refresh the pin", res.digest)
-		return it, nil
+		return it, "", false
 	}
 }
 

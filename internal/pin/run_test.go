@@ -382,10 +382,9 @@ func TestRunContinuesAfterFailures(t *testing.T) {
 			failed[fmt.Sprintf("%s:%d", filepath.Base(it.File), it.Line)] = it.Message
 		}
 	}
-	wantFailed := []string{"bad-ref.yaml:1", "does-not-exist.yaml:0", "fifo:0"}
-	if os.Geteuid() != 0 { // root reads files whatever their mode
-		wantFailed = append(wantFailed, "unreadable.yaml:0")
-	}
+	// Without read permission the file cannot be read; root reads it,
+	// but still does not write it, as it has no write permission either.
+	wantFailed := []string{"bad-ref.yaml:1", "does-not-exist.yaml:0", "fifo:0", "unreadable.yaml:0"}
 	if diff := cmp.Diff(wantFailed, slices.Sorted(maps.Keys(failed))); diff != "" {
 		t.Errorf("failed items (-want +got):\n%s\nmessages: %q", diff, failed)
 	}
@@ -553,7 +552,7 @@ func TestRunFileChangedBetweenPasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []pin.Item{
-		{File: "a.yaml", Action: "failed", Message: path + " changed while it was being pinned; nothing was written to it, run again"},
+		{File: "a.yaml", Action: "failed", Message: path + " changed while it was being pinned; nothing was written to it, run again", Problem: pin.ProblemChanged},
 		{File: "b.yaml", Line: 1, Ref: "redis:7", Action: "pinned", Digest: redisNew.String()},
 	}
 	if diff := cmp.Diff(want, relItems(dir, report.Items)); diff != "" {
@@ -633,5 +632,125 @@ func TestReportDrift(t *testing.T) {
 				t.Errorf("Drift() = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRunUpdatePinsOutsideImagePositions refreshes stale image: and FROM
+// pins that follow pins in comments and ARG lines: every pin is reported
+// once and every file is rewritten.
+func TestRunUpdatePinsOutsideImagePositions(t *testing.T) {
+	t.Parallel()
+	old, fresh := "redis:7@"+redisOld.String(), "redis:7@"+redisNew.String()
+	tests := []struct {
+		name, file, content, want string
+	}{
+		{"arg then from", "Dockerfile", "ARG B=" + old + "\nFROM " + old + "\n", "ARG B=" + fresh + "\nFROM " + fresh + "\n"},
+		{"comment then image", "a.yaml", "# " + old + "\n- image: " + old + "\n", "# " + fresh + "\n- image: " + fresh + "\n"},
+		{"everywhere", "b.yaml", "# " + old + "\nimage: " + old + " # " + old + "\nenv: X=" + fresh + "\n", "# " + fresh + "\nimage: " + fresh + " # " + fresh + "\nenv: X=" + fresh + "\n"},
+	}
+	for _, tc := range tests {
+		for _, check := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s check=%v", tc.name, check), func(t *testing.T) {
+				t.Parallel()
+				dir := t.TempDir()
+				writeTree(t, dir, map[string]string{tc.file: tc.content})
+				report, err := pin.Run(t.Context(), []string{dir}, registry().resolve, pin.Options{Update: true, Check: check})
+				if err != nil {
+					t.Fatal(err)
+				}
+				stale := strings.Count(tc.content, old)
+				want := pin.Report{Files: 1, Refreshed: stale, AlreadyPinned: strings.Count(tc.content, fresh)}
+				wantContent := tc.want
+				if check {
+					want.Refreshed, want.Stale, wantContent = 0, stale, tc.content
+				}
+				if diff := cmp.Diff(want, counts(report)); diff != "" {
+					t.Errorf("counts (-want +got):\n%s\nitems: %+v", diff, report.Items)
+				}
+				if diff := cmp.Diff(wantContent, readTree(t, dir)[tc.file]); diff != "" {
+					t.Errorf("%s (-want +got):\n%s", tc.file, diff)
+				}
+			})
+		}
+	}
+}
+
+// TestRunSkipsTemporaryFiles leaves alone the temporary files a killed
+// run left behind (.NAME.tagpin-NNN): they are reported, never scanned,
+// rewritten or deleted. Files that only look similar are scanned.
+func TestRunSkipsTemporaryFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	leftover := "image: redis:7@" + redisOld.String() + "\n"
+	files := map[string]string{
+		"a.yaml":                  "image: nginx:1.27\n",
+		".a.yaml.tagpin-12345":    leftover,
+		"sub/.b.yaml.tagpin-9":    leftover,
+		".c.yaml.tagpin-notdigit": leftover,
+		"c.yaml.tagpin-1":         leftover,
+	}
+	writeTree(t, dir, files)
+	report, err := pin.Run(t.Context(), []string{dir, filepath.Join(dir, ".a.yaml.tagpin-12345")}, registry().resolve, pin.Options{Update: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := "a temporary file left by an interrupted tagpin run; it is not scanned, delete it"
+	refreshed := pin.Item{Line: 1, Ref: "redis:7@" + redisOld.String(), Action: "refreshed", Digest: redisNew.String()}
+	wantItems := []pin.Item{
+		{File: ".a.yaml.tagpin-12345", Action: "skipped", Message: msg, Problem: pin.ProblemTemporaryFile},
+		withFile(".c.yaml.tagpin-notdigit", refreshed),
+		{File: "a.yaml", Line: 1, Ref: "nginx:1.27", Action: "pinned", Digest: nginxNew.String()},
+		withFile("c.yaml.tagpin-1", refreshed),
+		{File: "sub/.b.yaml.tagpin-9", Action: "skipped", Message: msg, Problem: pin.ProblemTemporaryFile},
+	}
+	if diff := cmp.Diff(wantItems, relItems(dir, report.Items)); diff != "" {
+		t.Errorf("items (-want +got):\n%s", diff)
+	}
+	got := readTree(t, dir)
+	for _, name := range []string{".a.yaml.tagpin-12345", "sub/.b.yaml.tagpin-9"} {
+		if got[name] != leftover {
+			t.Errorf("%s = %q, want it untouched", name, got[name])
+		}
+	}
+}
+
+func withFile(file string, it pin.Item) pin.Item {
+	it.File = file
+	return it
+}
+
+// TestRunKeepsConcurrentAppends appends to a file while its references
+// are resolved: the append does not change the references, but it must
+// not be lost.
+func TestRunKeepsConcurrentAppends(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"a.yaml": "image: nginx:1.27\n"})
+	path := filepath.Join(dir, "a.yaml")
+	reg := registry()
+	var once sync.Once
+	reg.onResolve = func(string) {
+		once.Do(func() {
+			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer f.Close()
+			if _, err := f.WriteString("# appended\n"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	report, err := pin.Run(t.Context(), []string{dir}, reg.resolve, pin.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []pin.Item{{File: "a.yaml", Action: "failed", Message: path + " changed while it was being pinned; nothing was written to it, run again", Problem: pin.ProblemChanged}}
+	if diff := cmp.Diff(want, relItems(dir, report.Items)); diff != "" {
+		t.Errorf("items (-want +got):\n%s", diff)
+	}
+	if got := readTree(t, dir)["a.yaml"]; got != "image: nginx:1.27\n# appended\n" {
+		t.Errorf("a.yaml = %q, want the append kept", got)
 	}
 }

@@ -3,7 +3,9 @@ package pin
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -64,16 +66,45 @@ type Edit struct {
 	New        string
 }
 
+// ErrBadEdit is returned by [Apply] for an edit that overlaps another one
+// or lies outside the content.
+var ErrBadEdit = errors.New("edit overlaps another edit or lies outside the content")
+
+// span is where a rule found a reference and how it classified it,
+// without the parsed reference: all that a scan of a large file keeps
+// per reference.
+type span struct {
+	line, start, end int
+	kind             Kind
+	reason           string
+}
+
 // binaryPrefix is how much of a file is searched for a NUL byte to tell
 // binary files from text.
 const binaryPrefix = 8 << 10
 
-// Scan returns the image references in content, ordered by offset.
-// filename selects the rules: image: keys for *.yaml, *.yml and *.json,
-// FROM lines for Dockerfiles and Containerfiles, both for "-" (stdin),
-// and name:tag@sha256:… pins for every text file. Binary content (a NUL
-// byte in the first 8 KiB) yields nothing.
+// Scan returns the image references in content, ordered by offset, each
+// byte span at most once. filename selects the rules: image: keys for
+// *.yaml, *.yml and *.json, FROM lines for Dockerfiles and
+// Containerfiles, both for "-" (stdin), and name:tag@sha256:… pins for
+// every text file. Binary content (a NUL byte in the first 8 KiB) yields
+// nothing.
 func Scan(filename string, content []byte) []Finding {
+	spans := scan(filename, content)
+	found := make([]Finding, 0, len(spans))
+	for _, s := range spans {
+		f := Finding{Line: s.line, Start: s.start, End: s.end, Text: string(content[s.start:s.end]), Kind: s.kind, Reason: s.reason}
+		if f.Kind != Skipped {
+			// Classifying parsed it already: it cannot fail.
+			f.Ref, _ = imageref.Parse(f.Text)
+		}
+		found = append(found, f)
+	}
+	return found
+}
+
+// scan is Scan without the parsed references.
+func scan(filename string, content []byte) []span {
 	if isBinary(content) {
 		return nil
 	}
@@ -81,42 +112,68 @@ func Scan(filename string, content []byte) []Finding {
 	if bytes.HasPrefix(content, utf8BOM) {
 		start = len(utf8BOM)
 	}
-	var found []Finding
+	var found []span
 	if filename == "-" || isYAMLName(filename) {
 		found = append(found, scanYAML(content, start)...)
 	}
 	if filename == "-" || isDockerfileName(filename) {
 		found = append(found, scanDockerfile(content, start)...)
 	}
-	found = dropOverlaps(found)
-	for _, f := range scanPins(content) {
-		if !overlapsAny(found, f) {
-			found = append(found, f)
-		}
-	}
-	slices.SortFunc(found, func(a, b Finding) int { return cmp.Compare(a.Start, b.Start) })
-	return found
+	return mergePins(dropOverlaps(found), scanPins(content))
 }
 
 // Apply returns content with every edit applied. Edits may come in any
-// order but must not overlap and must lie within content; Apply panics
-// otherwise, as for an out-of-range slice.
-func Apply(content []byte, edits []Edit) []byte {
+// order but must not overlap and must lie within content; otherwise
+// Apply returns an error wrapping [ErrBadEdit].
+func Apply(content []byte, edits []Edit) ([]byte, error) {
 	sorted := slices.Clone(edits)
 	slices.SortFunc(sorted, func(a, b Edit) int { return cmp.Compare(a.Start, b.Start) })
 	var out bytes.Buffer
 	out.Grow(len(content) + 80*len(sorted))
-	pos := 0
+	sp := splicer{content: content, w: &out}
 	for _, e := range sorted {
-		if e.Start < pos || e.End < e.Start || e.End > len(content) {
-			panic(fmt.Sprintf("pin.Apply: edit [%d:%d] overlaps another edit or lies outside content of length %d", e.Start, e.End, len(content)))
+		if err := sp.edit(e.Start, e.End, e.New); err != nil {
+			return nil, err
 		}
-		out.Write(content[pos:e.Start])
-		out.WriteString(e.New)
-		pos = e.End
 	}
-	out.Write(content[pos:])
-	return out.Bytes()
+	if err := sp.finish(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// splicer writes content to w with edits spliced in, in offset order, as
+// they come: a file is rewritten without holding its edits.
+type splicer struct {
+	content []byte
+	w       io.Writer
+	pos     int // content before pos is written
+	err     error
+}
+
+// edit replaces content[start:end] with text. It fails when the span
+// starts before the end of the previous edit or lies outside content.
+func (s *splicer) edit(start, end int, text string) error {
+	if start < s.pos || end < start || end > len(s.content) {
+		return fmt.Errorf("applying the edit [%d:%d] after offset %d in content of length %d: %w", start, end, s.pos, len(s.content), ErrBadEdit)
+	}
+	s.write(s.content[s.pos:start])
+	s.write([]byte(text))
+	s.pos = end
+	return nil
+}
+
+// finish writes the rest of content and returns the first write error.
+func (s *splicer) finish() error {
+	s.write(s.content[s.pos:])
+	s.pos = len(s.content)
+	return s.err
+}
+
+func (s *splicer) write(b []byte) {
+	if s.err == nil && len(b) > 0 {
+		_, s.err = s.w.Write(b)
+	}
 }
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
@@ -161,38 +218,39 @@ func templateReason(value string) string {
 	return ""
 }
 
-// classify turns the reference text at content[start:end] into a Finding.
+// classify turns the reference text at content[start:end] into a span.
 // reason, when not empty, marks it as skipped without parsing.
-func classify(content []byte, line, start, end int, reason string) Finding {
-	f := Finding{Line: line, Start: start, End: end, Text: string(content[start:end])}
+func classify(content []byte, line, start, end int, reason string) span {
+	s := span{line: line, start: start, end: end}
+	text := string(content[start:end])
 	if reason == "" {
-		reason = templateReason(f.Text)
+		reason = templateReason(text)
 	}
 	if reason != "" {
-		f.Kind, f.Reason = Skipped, reason
-		return f
+		s.kind, s.reason = Skipped, reason
+		return s
 	}
-	ref, err := imageref.Parse(f.Text)
+	ref, err := imageref.Parse(text)
 	switch {
 	case err != nil:
-		f.Kind, f.Reason = Skipped, err.Error()
+		s.kind, s.reason = Skipped, err.Error()
 	case ref.Pinned() && ref.TagWritten:
-		f.Ref, f.Kind = ref, Pinned
+		s.kind = Pinned
 	case ref.Pinned():
-		f.Ref, f.Kind = ref, DigestOnly
+		s.kind = DigestOnly
 	default:
-		f.Ref, f.Kind = ref, Unpinned
+		s.kind = Unpinned
 	}
-	return f
+	return s
 }
 
-// dropOverlaps sorts findings by offset and drops any that overlaps an
+// dropOverlaps sorts spans by offset and drops any that overlaps an
 // earlier one, so two rules never report the same bytes twice.
-func dropOverlaps(found []Finding) []Finding {
-	slices.SortStableFunc(found, func(a, b Finding) int { return cmp.Compare(a.Start, b.Start) })
+func dropOverlaps(found []span) []span {
+	slices.SortStableFunc(found, func(a, b span) int { return cmp.Compare(a.start, b.start) })
 	kept := found[:0]
 	for _, f := range found {
-		if len(kept) > 0 && f.Start < kept[len(kept)-1].End {
+		if len(kept) > 0 && f.start < kept[len(kept)-1].end {
 			continue
 		}
 		kept = append(kept, f)
@@ -200,12 +258,26 @@ func dropOverlaps(found []Finding) []Finding {
 	return kept
 }
 
-// overlapsAny reports whether f shares a byte with any of sorted, which
-// must be ordered by offset and free of overlaps.
-func overlapsAny(sorted []Finding, f Finding) bool {
-	i, _ := slices.BinarySearchFunc(sorted, f.End, func(s Finding, end int) int { return cmp.Compare(s.Start, end) })
-	// sorted[i-1] is the last span starting before f ends.
-	return i > 0 && sorted[i-1].End > f.Start
+// mergePins merges pins into found, both ordered by offset and free of
+// overlaps, dropping the pins that share a byte with a span of found
+// (the same reference, found by a rule that knows where it stands).
+func mergePins(found, pins []span) []span {
+	if len(pins) == 0 {
+		return found
+	}
+	out := make([]span, 0, len(found)+len(pins))
+	i := 0
+	for _, p := range pins {
+		for i < len(found) && found[i].end <= p.start {
+			out = append(out, found[i])
+			i++
+		}
+		if i < len(found) && found[i].start < p.end {
+			continue
+		}
+		out = append(out, p)
+	}
+	return append(out, found[i:]...)
 }
 
 // lines calls fn for every line of content from offset start, with the

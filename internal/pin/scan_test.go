@@ -1,6 +1,7 @@
 package pin_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -94,7 +95,10 @@ func TestScan(t *testing.T) {
 		{"inside strings", "a.yaml", "description: \"use image: nginx\"\nargs: [\"--image\", \"nginx\"]\nnote: it's image: x\n", nil},
 		{"mapping value", "a.yaml", "image:\n  repository: nginx\n  tag: 1.27\n", nil},
 		{"flow collection value", "a.yaml", "image: {repository: nginx, tag: \"1.27\"}\n", nil},
-		{"block scalar text", "a.yaml", "run: |\n  echo {\n  image: embedded:1\nimage: d,e\n", []found{unpinned(3, "embedded:1"), skipped(4, "d,e", "invalid")}},
+		{"block scalar text", "a.yaml", "run: |\n  echo {\n  image: embedded:1\nimage: d,e\n", []found{skipped(4, "d,e", "invalid")}},
+		{"block scalar script", "ci.yml", "jobs:\n  a:\n    steps:\n      - run: |\n          echo \"image: nginx:1.27\"\n          image: nginx:1.27\n        env:\n          image: x:1\n", []found{unpinned(8, "x:1")}},
+		{"block scalar body", "a.yaml", "body: >\n  Use image: nginx:1.27 or\n  - image: redis:7\n    container: a:1\nimage: b:1\n", []found{unpinned(5, "b:1")}},
+		{"block scalar keeps pins", "a.yaml", "body: |\n  image: nginx:1@sha256:" + hexA + "\n", []found{{Line: 2, Text: "nginx:1@sha256:" + hexA, Kind: pin.Pinned}}},
 		{"block scalar value", "a.yaml", "image: >-\n  folded:1\n", []found{skipped(1, ">-", "multi-line value; write the reference on the line of its key to pin it")}},
 		{"unterminated quote", "a.yaml", "image: \"nginx\nimage: x:1\n", []found{unpinned(2, "x:1")}},
 		{"not yaml", "notes.txt", "image: nginx:1.27\n", nil},
@@ -149,6 +153,9 @@ func TestScan(t *testing.T) {
 		{"pin before punctuation", "notes.txt", "see a:1@sha256:" + hexA + ".\nb:1@sha256:" + hexA + ": ok\n", []found{{Line: 1, Text: "a:1@sha256:" + hexA, Kind: pin.Pinned}, {Line: 2, Text: "b:1@sha256:" + hexA, Kind: pin.Pinned}}},
 		{"pin in yaml once", "a.yaml", "image: nginx:1@sha256:" + hexA + "\nenv: X=nginx:1@sha256:" + hexB + "\n", []found{{Line: 1, Text: "nginx:1@sha256:" + hexA, Kind: pin.Pinned}, {Line: 2, Text: "nginx:1@sha256:" + hexB, Kind: pin.Pinned}}},
 		{"pin in uses once", "ci.yml", "jobs:\n  - uses: docker://alpine:3@sha256:" + hexA + "\n", []found{{Line: 2, Text: "alpine:3@sha256:" + hexA, Kind: pin.Pinned}}},
+		{"pin in arg before from", "Dockerfile", "ARG B=alpine:3@sha256:" + hexA + "\nFROM alpine:3@sha256:" + hexB + "\n", []found{{Line: 1, Text: "alpine:3@sha256:" + hexA, Kind: pin.Pinned}, {Line: 2, Text: "alpine:3@sha256:" + hexB, Kind: pin.Pinned}}},
+		{"pin in comment before image", "a.yaml", "# nginx:1@sha256:" + hexA + "\n- image: nginx:1@sha256:" + hexB + "\n", []found{{Line: 1, Text: "nginx:1@sha256:" + hexA, Kind: pin.Pinned}, {Line: 2, Text: "nginx:1@sha256:" + hexB, Kind: pin.Pinned}}},
+		{"pins around images", "-", "# a:1@sha256:" + hexA + "\nFROM a:1@sha256:" + hexB + " AS x\nARG C=a:1@sha256:" + hexA + "\nimage: a:1@sha256:" + hexB + " # a:1@sha256:" + hexA + "\n", []found{{Line: 1, Text: "a:1@sha256:" + hexA, Kind: pin.Pinned}, {Line: 2, Text: "a:1@sha256:" + hexB, Kind: pin.Pinned}, {Line: 3, Text: "a:1@sha256:" + hexA, Kind: pin.Pinned}, {Line: 4, Text: "a:1@sha256:" + hexB, Kind: pin.Pinned}, {Line: 4, Text: "a:1@sha256:" + hexA, Kind: pin.Pinned}}},
 		{"templated pin in yaml", "a.yaml", "image: ${REG}/app:1@sha256:" + hexA + "\n", []found{skipped(1, "${REG}/app:1@sha256:"+hexA, "templated value")}},
 	}
 	for _, tc := range tests {
@@ -189,32 +196,35 @@ func TestApply(t *testing.T) {
 		content string
 		edits   []pin.Edit
 		want    string
+		wantErr bool
 	}{
-		{"none", "abc", nil, "abc"},
-		{"in order", "a b c", []pin.Edit{{Start: 0, End: 1, New: "A"}, {Start: 4, End: 5, New: "CC"}}, "A b CC"},
-		{"any order", "a b c", []pin.Edit{{Start: 4, End: 5, New: "CC"}, {Start: 0, End: 1, New: "A"}}, "A b CC"},
-		{"insert", "ab", []pin.Edit{{Start: 1, End: 1, New: "-"}}, "a-b"},
-		{"adjacent", "ab", []pin.Edit{{Start: 1, End: 2, New: "B"}, {Start: 0, End: 1, New: "A"}}, "AB"},
-		{"whole", "ab", []pin.Edit{{Start: 0, End: 2, New: ""}}, ""},
+		{"none", "abc", nil, "abc", false},
+		{"in order", "a b c", []pin.Edit{{Start: 0, End: 1, New: "A"}, {Start: 4, End: 5, New: "CC"}}, "A b CC", false},
+		{"any order", "a b c", []pin.Edit{{Start: 4, End: 5, New: "CC"}, {Start: 0, End: 1, New: "A"}}, "A b CC", false},
+		{"insert", "ab", []pin.Edit{{Start: 1, End: 1, New: "-"}}, "a-b", false},
+		{"adjacent", "ab", []pin.Edit{{Start: 1, End: 2, New: "B"}, {Start: 0, End: 1, New: "A"}}, "AB", false},
+		{"whole", "ab", []pin.Edit{{Start: 0, End: 2, New: ""}}, "", false},
+		{"overlap", "abcdef", []pin.Edit{{Start: 0, End: 3, New: "x"}, {Start: 2, End: 4, New: "y"}}, "", true},
+		{"same span twice", "abcdef", []pin.Edit{{Start: 1, End: 3, New: "x"}, {Start: 1, End: 3, New: "x"}}, "", true},
+		{"past the end", "ab", []pin.Edit{{Start: 1, End: 3, New: "x"}}, "", true},
+		{"negative", "ab", []pin.Edit{{Start: -1, End: 1, New: "x"}}, "", true},
+		{"reversed", "abc", []pin.Edit{{Start: 2, End: 1, New: "x"}}, "", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if got := string(pin.Apply([]byte(tc.content), tc.edits)); got != tc.want {
-				t.Errorf("Apply(%q, %v) = %q, want %q", tc.content, tc.edits, got, tc.want)
+			got, err := pin.Apply([]byte(tc.content), tc.edits)
+			if tc.wantErr {
+				if !errors.Is(err, pin.ErrBadEdit) {
+					t.Errorf("Apply(%q, %v): error %v, want pin.ErrBadEdit", tc.content, tc.edits, err)
+				}
+				return
+			}
+			if err != nil || string(got) != tc.want {
+				t.Errorf("Apply(%q, %v) = %q, %v, want %q", tc.content, tc.edits, got, err, tc.want)
 			}
 		})
 	}
-}
-
-func TestApplyPanicsOnOverlap(t *testing.T) {
-	t.Parallel()
-	defer func() {
-		if recover() == nil {
-			t.Error("Apply with overlapping edits did not panic")
-		}
-	}()
-	pin.Apply([]byte("abcdef"), []pin.Edit{{Start: 0, End: 3, New: "x"}, {Start: 2, End: 4, New: "y"}})
 }
 
 // TestScanPinRoundTrip pins every file of the golden cases twice: the
@@ -227,7 +237,10 @@ func TestScanPinRoundTrip(t *testing.T) {
 			t.Parallel()
 			content := readFile(t, dir+"/"+name)
 			first := pin.Scan(name, content)
-			pinned := pin.Apply(content, pinAll(first))
+			pinned, err := pin.Apply(content, pinAll(first))
+			if err != nil {
+				t.Fatal(err)
+			}
 			second := pin.Scan(name, pinned)
 			var want, got []found
 			for _, f := range first {

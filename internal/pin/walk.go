@@ -3,12 +3,14 @@ package pin
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // scanAll is pass 1: it finds the files under paths and scans each one,
@@ -40,9 +42,10 @@ func (r *run) scanAll(ctx context.Context, paths []string) error {
 	return nil
 }
 
-// walk scans the files under dir. Symbolic links to files are scanned
-// (and later written at their target); links to directories are not
-// followed, except dir itself.
+// walk scans the files under dir. Symbolic links to files inside dir
+// are scanned (and later written at their target); links to files
+// outside it are reported as skipped unless FollowSymlinks; links to
+// directories are not followed, except dir itself.
 func (r *run) walk(ctx context.Context, dir string) error {
 	root := dir
 	if target, err := filepath.EvalSymlinks(dir); err == nil && target != filepath.Clean(dir) {
@@ -70,14 +73,39 @@ func (r *run) walk(ctx context.Context, dir string) error {
 				return filepath.SkipDir
 			}
 		case d.Type()&fs.ModeSymlink != 0:
-			if info, err := os.Stat(path); err == nil && info.Mode().IsRegular() {
-				r.scanFile(path)
+			info, err := os.Stat(path)
+			if err != nil || !info.Mode().IsRegular() {
+				return nil
 			}
+			target, err := filepath.EvalSymlinks(path)
+			if err == nil && !r.opts.FollowSymlinks && !within(root, target) {
+				r.skipFile(path, ProblemSymlinkOutside, fmt.Sprintf("a symbolic link to %s, outside %s; it is not followed", target, dir))
+				return nil
+			}
+			r.scanFile(path)
 		case d.Type().IsRegular():
 			r.scanFile(path)
 		}
 		return nil
 	})
+}
+
+// within reports whether path lies in the directory dir (both cleaned,
+// with symbolic links resolved).
+func within(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// isTemporary reports whether name is that of a temporary file of a
+// replacement (.NAME.tagpin-123), which an interrupted run may leave.
+func isTemporary(name string) bool {
+	i := strings.LastIndex(name, tempInfix)
+	if len(name) < 2 || name[0] != '.' || i < 2 {
+		return false
+	}
+	digits := name[i+len(tempInfix):]
+	return digits != "" && strings.Trim(digits, "0123456789") == ""
 }
 
 // isSkippedDir reports whether a walk leaves the directory name alone:
@@ -97,6 +125,10 @@ func (r *run) scanFile(path string) {
 		return
 	}
 	r.seen[target] = true
+	if isTemporary(filepath.Base(path)) || isTemporary(filepath.Base(target)) {
+		r.skipFile(path, ProblemTemporaryFile, "a temporary file left by an interrupted tagpin run; it is not scanned, delete it")
+		return
+	}
 	content, binary, err := readText(path)
 	if err != nil {
 		r.fail(path, 0, "", fmt.Sprintf("%v; check that the file is readable", err))
@@ -107,9 +139,26 @@ func (r *run) scanFile(path string) {
 	}
 	r.scanned++
 	r.progress.printf(false, "scanning %d files", r.scanned)
-	if findings := Scan(path, content); len(findings) > 0 {
-		r.files = append(r.files, &scannedFile{path: path, findings: findings})
+	spans, err := r.scanSafely(path, content)
+	if err != nil {
+		r.items = append(r.items, Item{File: path, Action: actionFailed, Message: err.Error(), Problem: ProblemInternal})
+		return
 	}
+	if len(spans) > 0 {
+		r.want(content, spans)
+		r.files = append(r.files, &scannedFile{path: path, size: len(content), sum: sha256.Sum256(content)})
+	}
+}
+
+// scanSafely is scan, with a panic (a bug) turned into an error
+// wrapping ErrInternal, so that one file cannot stop the run.
+func (r *run) scanSafely(path string, content []byte) (spans []span, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = internalError(path, p)
+		}
+	}()
+	return scan(path, content), nil
 }
 
 // scanStdin reads Stdin once and keeps its content for pass 2.
@@ -128,7 +177,13 @@ func (r *run) scanStdin() {
 		return
 	}
 	r.scanned++
-	r.files = append(r.files, &scannedFile{path: "-", stdin: content, findings: Scan("-", content)})
+	spans, err := r.scanSafely("-", content)
+	if err != nil {
+		r.items = append(r.items, Item{File: "-", Action: actionFailed, Message: err.Error(), Problem: ProblemInternal})
+		return
+	}
+	r.want(content, spans)
+	r.files = append(r.files, &scannedFile{path: "-", stdin: content})
 }
 
 // readText returns the content of a file, unless it is binary (a NUL

@@ -16,7 +16,7 @@ var workflowJobs = regexp.MustCompile(`(?m)^jobs:[ \t\r]*(#.*)?$`)
 // spans, copes with templates that are not valid YAML, and tracks just
 // enough state (flow collections across lines, block scalars) to tell keys
 // from text.
-func scanYAML(content []byte, start int) []Finding {
+func scanYAML(content []byte, start int) []span {
 	s := &yamlScanner{c: content, workflow: workflowJobs.Match(content), block: -1}
 	lines(content, start, s.line)
 	return s.found
@@ -31,7 +31,7 @@ type yamlScanner struct {
 	// block is the column of the key that opened a block scalar (|, >):
 	// lines indented beyond it are text. -1 outside block scalars.
 	block int
-	found []Finding
+	found []span
 }
 
 func (s *yamlScanner) line(n, start, end int) {
@@ -42,13 +42,9 @@ func (s *yamlScanner) line(n, start, end int) {
 	col := p - start
 	if s.block >= 0 {
 		if col > s.block {
-			// Text of a block scalar. It is still searched (a ConfigMap
-			// may embed a manifest), but it cannot open a flow
-			// collection for the lines after it.
-			depth := s.depth
-			s.depth = 0
-			s.tokens(n, start, p, end, true)
-			s.depth = depth
+			// Text of a block scalar: a script, a message, an embedded
+			// file. "image: x" there is prose or shell, not a key (pins
+			// in it are still found, as in any text).
 			return
 		}
 		s.block = -1
@@ -63,12 +59,12 @@ func (s *yamlScanner) line(n, start, end int) {
 			s.depth = 0
 		}
 	}
-	s.tokens(n, start, p, end, false)
+	s.tokens(n, start, p, end)
 }
 
 // tokens lexes content[p:end], a line (or the rest of one) starting at
 // lineStart, and records the values of image keys.
-func (s *yamlScanner) tokens(n, lineStart, p, end int, inBlock bool) {
+func (s *yamlScanner) tokens(n, lineStart, p, end int) {
 	c := s.c
 	for p < end {
 		switch b := c[p]; {
@@ -91,7 +87,7 @@ func (s *yamlScanner) tokens(n, lineStart, p, end int, inBlock bool) {
 			}
 			next := skipBlank(c, sc.next, end)
 			if next < end && c[next] == ':' && (sc.quoted || next+1 == end || isBlank(c[next+1]) || s.depth > 0 && isFlowIndicator(c[next+1])) {
-				next = s.value(n, string(c[sc.start:sc.end]), p-lineStart, next+1, end, inBlock)
+				next = s.value(n, string(c[sc.start:sc.end]), p-lineStart, next+1, end)
 			}
 			p = max(next, p+1)
 		}
@@ -99,7 +95,7 @@ func (s *yamlScanner) tokens(n, lineStart, p, end int, inBlock bool) {
 }
 
 // value handles what follows "key:" at p and returns where lexing goes on.
-func (s *yamlScanner) value(n int, key string, keyCol, p, end int, inBlock bool) int {
+func (s *yamlScanner) value(n int, key string, keyCol, p, end int) int {
 	c := s.c
 	p = skipBlank(c, p, end)
 	if p == end {
@@ -107,9 +103,7 @@ func (s *yamlScanner) value(n int, key string, keyCol, p, end int, inBlock bool)
 	}
 	image := key == "image" || key == "container" && s.workflow
 	if c[p] == '|' || c[p] == '>' {
-		if !inBlock {
-			s.block = keyCol
-		}
+		s.block = keyCol
 		if image {
 			s.found = append(s.found, classify(c, n, p, wordEnd(c, p, end), "multi-line value; write the reference on the line of its key to pin it"))
 		}

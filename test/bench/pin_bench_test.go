@@ -3,10 +3,12 @@ package bench
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -99,5 +101,58 @@ func BenchmarkPinCorpus(b *testing.B) {
 	b.ReportMetric(float64(c.Total()-c.Head), "other-requests")
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MiB")
+	}
+}
+
+// largeFileRefs is the number of references in BenchmarkPinLargeFile's
+// one file (about 75 bytes each): memory must not grow with it much
+// beyond the size of the file.
+const largeFileRefs = 1_000_000
+
+// BenchmarkPinLargeFile pins (with --update) one YAML file holding
+// largeFileRefs references to 300 unique tags, half of them stale pins,
+// running the real binary to measure its peak RSS.
+func BenchmarkPinLargeFile(b *testing.B) {
+	bin := buildTagpin(b)
+	reg := registrytest.New(b)
+	for r := range uniqueRepos {
+		for t := range tagsPerRepo {
+			reg.PushImage(b, fmt.Sprintf("team%d/app:v%d", r, t))
+		}
+	}
+	stale := "@sha256:" + strings.Repeat("0", 64)
+	path := filepath.Join(b.TempDir(), "huge.yaml")
+	var buf bytes.Buffer
+	for i := range largeFileRefs {
+		suffix := ""
+		if i%2 == 0 {
+			suffix = stale
+		}
+		fmt.Fprintf(&buf, "- image: %s/team%d/app:v%d%s\n", reg.Addr(), i%uniqueRepos, i/uniqueRepos%tagsPerRepo, suffix)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	size := buf.Len()
+	buf = bytes.Buffer{}
+
+	cmd := exec.CommandContext(b.Context(), bin, "pin", "--update", "--no-record",
+		"--allow-registry", reg.Addr(), "--insecure-registry", reg.Addr(), "-o", "json", path)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	b.ResetTimer()
+	start := time.Now()
+	err := cmd.Run()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if err != nil {
+		b.Fatalf("tagpin pin: %v\n%s", err, stderr.String())
+	}
+	b.ReportMetric(elapsed.Seconds(), "wall-s")
+	b.ReportMetric(float64(size)/(1<<20), "file-MiB")
+	b.ReportMetric(largeFileRefs/elapsed.Seconds(), "refs/s")
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MiB")
+		b.ReportMetric(float64(ru.Maxrss)*1024/largeFileRefs, "peak-RSS-B/ref")
 	}
 }
