@@ -144,10 +144,16 @@ func resolveFunc(tr *track.Tracker, warn *warnOnce) pin.ResolveFunc {
 	}
 }
 
-// addHints completes the messages of files left alone with the flag
-// that would pin them.
+// addHints completes the messages of the report with the flag that
+// would pin a reference or a file left alone.
 func addHints(r *pin.Report) {
 	for i, it := range r.Items {
+		switch it.Action {
+		case "unpinned":
+			r.Items[i].Message += "; run without --check to add it"
+		case "stale":
+			r.Items[i].Message += "; run with --update to refresh the pin"
+		}
 		switch it.Problem {
 		case pin.ProblemHardLinked:
 			r.Items[i].Message += "; pass --break-hardlinks to replace it anyway"

@@ -266,7 +266,7 @@ func (r *run) decide(file string, content []byte, s span, resolved map[string]re
 		it.Ref = string(content[s.start:s.end])
 		it.Action, it.Message = actionSkipped, s.reason
 		if s.kind == Unpinned {
-			it.Action, it.Message = actionUnpinned, "no digest pinned; run without --check to add it"
+			it.Action, it.Message = actionUnpinned, "no digest pinned"
 		}
 		return it, "", false
 	}
@@ -303,7 +303,7 @@ func (r *run) decide(file string, content []byte, s span, resolved map[string]re
 		return it, ref.WithDigest(res.digest), true
 	default:
 		it.Action = actionStale
-		it.Message = fmt.Sprintf("the tag now points at %s; run with --update to refresh the pin", res.digest)
+		it.Message = fmt.Sprintf("the tag now points at %s", res.digest)
 		return it, "", false
 	}
 }
