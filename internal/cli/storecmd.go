@@ -199,7 +199,7 @@ func storeError(err error, path string) error {
 		}
 		return err
 	}
-	return fmt.Errorf(`the store file %s is damaged (%v).
+	return fmt.Errorf(`the store file %s is damaged (%w).
   See what is damaged:  tagpin store check --store %s
   Repair it:            tagpin store compact --store %s
                         (copies every readable record into a fresh file, keeps the original as %s.bak)

@@ -119,8 +119,11 @@ func populate(t *testing.T) populated {
 		p.pages = int(tx.Size()) / p.pageSize
 		for id := 0; id < p.pages; {
 			info, err := tx.Page(id)
-			if err != nil || info == nil {
-				return fmt.Errorf("page %d: %v", id, err)
+			if err != nil {
+				return fmt.Errorf("page %d: %w", id, err)
+			}
+			if info == nil {
+				return fmt.Errorf("page %d: no such page", id)
 			}
 			if info.Type == "free" {
 				id++
@@ -406,7 +409,7 @@ func TestDamageStopsTheStore(t *testing.T) {
 	var wg sync.WaitGroup
 	for key := range p.tags {
 		wg.Go(func() {
-			if _, err := s.Tag(t.Context(), key); err != first {
+			if _, err := s.Tag(t.Context(), key); !errors.Is(err, first) {
 				t.Errorf("Tag(%s) after the damage was found: err = %v, want the first error", key, err)
 			}
 		})
