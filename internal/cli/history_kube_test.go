@@ -26,6 +26,9 @@ func kubeconfigFile(t *testing.T, cfg *rest.Config) string {
 }
 
 func TestHistoryFromACluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped under -short: needs a Kubernetes control plane (etcd, kube-apiserver); run make test")
+	}
 	env, err := kubestoretest.Start(t.Context(), os.Stderr)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -45,6 +46,10 @@ var namespaces = []string{"team-a", "team-b", "public", "ns", "other-ns", "repli
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
+	if flag.Parse(); testing.Short() {
+		fmt.Println("kubestore tests: skipped under -short: they need a Kubernetes control plane (etcd, kube-apiserver); run make test")
+		return 0
+	}
 	ctx := context.Background()
 	e, err := kubestoretest.Start(ctx, os.Stderr)
 	if err != nil {
