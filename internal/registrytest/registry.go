@@ -79,13 +79,18 @@ type Registry struct {
 	tokens     map[string]bool
 	failNext   int
 	held       chan struct{}
+	heldN      int           // requests that arrived while held, since Hold
+	arrived    chan struct{} // closed and replaced when heldN grows
 	stop       chan struct{}
 }
+
+// waitHeldTimeout bounds WaitHeld.
+const waitHeldTimeout = 30 * time.Second
 
 // New starts a registry on loopback; it stops when the test ends.
 func New(t testing.TB, opts ...Option) *Registry {
 	t.Helper()
-	r := &Registry{tokens: map[string]bool{}, stop: make(chan struct{})}
+	r := &Registry{tokens: map[string]bool{}, stop: make(chan struct{}), arrived: make(chan struct{})}
 	for _, o := range opts {
 		o(r)
 	}
@@ -150,6 +155,29 @@ func (r *Registry) Hold() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.held = make(chan struct{})
+	r.heldN = 0
+}
+
+// WaitHeld waits until n public requests have arrived since Hold (and so
+// wait for Release). It fails the test when they have not within 30 s.
+// Call it from the test's goroutine.
+func (r *Registry) WaitHeld(t testing.TB, n int) {
+	t.Helper()
+	timeout := time.NewTimer(waitHeldTimeout)
+	defer timeout.Stop()
+	for {
+		r.mu.Lock()
+		got, arrived := r.heldN, r.arrived
+		r.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-arrived:
+		case <-timeout.C:
+			t.Fatalf("registrytest: %d of %d requests reached the held registry within %s", got, n, waitHeldTimeout)
+		}
+	}
 }
 
 // Release lets held requests (and later ones) through.
@@ -199,6 +227,11 @@ func (r *Registry) middleware(next http.Handler) http.Handler {
 			r.counts.Other++
 		}
 		fault, retryAfter, latency, held := r.fault, r.retryAfter, r.latency, r.held
+		if held != nil {
+			r.heldN++
+			close(r.arrived)
+			r.arrived = make(chan struct{})
+		}
 		if r.failNext > 0 {
 			r.failNext--
 			fault = Unavailable
