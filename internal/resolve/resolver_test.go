@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -307,41 +306,46 @@ func TestResolveRetriesTransientFailures(t *testing.T) {
 	}
 }
 
-// waitForCallers waits until n goroutines are blocked in Resolve waiting
-// for a shared upstream request.
-func waitForCallers(t *testing.T, n int) {
-	t.Helper()
-	buf := make([]byte, 1<<22)
-	for range 5000 {
-		stacks := string(buf[:runtime.Stack(buf, true)])
-		if strings.Count(stacks, ").resolveAt(") >= n {
-			return
-		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond)
-	}
-	t.Fatalf("fewer than %d callers reached the shared request", n)
+// arrivals is a keychain without credentials that reports every lookup:
+// a resolution looks up its credential just before it starts or joins
+// the shared upstream request.
+type arrivals chan struct{}
+
+func (a arrivals) Resolve(authn.Resource) (authn.Authenticator, error) {
+	a <- struct{}{}
+	return authn.Anonymous, nil
 }
 
 func TestResolveCoalescesConcurrentCalls(t *testing.T) {
-	// Not parallel: waitForCallers counts every goroutine in the binary.
+	t.Parallel()
 	reg := registrytest.New(t)
 	want := reg.PushImage(t, "app:1.0")
 	r := newResolver(reg)
 	reg.Hold()
 	const n = 64
+	arrived := make(arrivals, n)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for range n {
 		wg.Go(func() {
-			res, err := r.Resolve(t.Context(), mustParse(t, reg.Ref("app:1.0")))
+			res, err := r.ResolveWith(t.Context(), mustParse(t, reg.Ref("app:1.0")), arrived)
 			if err == nil && res.Digest != want {
 				err = errors.New("wrong digest " + res.Digest.String())
 			}
 			errs <- err
 		})
 	}
-	waitForCallers(t, n)
+	// The registry holds the first request until every caller is past
+	// its credential lookup.
+	deadline := time.After(30 * time.Second)
+	for i := range n {
+		select {
+		case <-arrived:
+		case <-deadline:
+			t.Fatalf("%d of %d callers looked up a credential within 30s", i, n)
+		}
+	}
+	reg.WaitHeld(t, 1)
 	reg.Release()
 	wg.Wait()
 	close(errs)
@@ -567,9 +571,7 @@ func TestDownRegistryFailsFastWhileAProbeIsInFlight(t *testing.T) {
 		_, err := r.Resolve(context.Background(), mustParse(t, reg.Ref("app:1")))
 		probe <- err
 	}()
-	for reg.Counts().Head == 0 {
-		runtime.Gosched()
-	}
+	reg.WaitHeld(t, 1)
 	// Meanwhile others fail at once, without a request.
 	_, err := r.Resolve(t.Context(), mustParse(t, reg.Ref("app:2")))
 	if !errors.Is(err, resolve.ErrUnavailable) || !strings.Contains(err.Error(), "failed recently") {

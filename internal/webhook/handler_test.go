@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"regexp"
-	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -434,9 +433,7 @@ func TestBurstOfOneRevisionMakesOneRequest(t *testing.T) {
 	for i := range got {
 		wg.Go(func() { _, got[i] = e.admit(t, pod("rs-burst", ref)) })
 	}
-	for e.reg.Counts().Head == 0 {
-		goruntime.Gosched()
-	}
+	e.reg.WaitHeld(t, 1)
 	e.reg.Release()
 	wg.Wait()
 	for _, p := range got {
