@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"testing"
@@ -306,46 +307,54 @@ func TestResolveRetriesTransientFailures(t *testing.T) {
 	}
 }
 
-// arrivals is a keychain without credentials that reports every lookup:
-// a resolution looks up its credential just before it starts or joins
-// the shared upstream request.
-type arrivals chan struct{}
-
-func (a arrivals) Resolve(authn.Resource) (authn.Authenticator, error) {
-	a <- struct{}{}
-	return authn.Anonymous, nil
+// waitBlocked waits until every goroutine of the test binary but the
+// caller is blocked, as synctest.Wait does for a bubble (which cannot
+// hold tests that use real sockets). It reads the scheduler's counts from
+// runtime/metrics, so the test calling it must not run in parallel with
+// others. It fails the test after 10s.
+func waitBlocked(t *testing.T) {
+	t.Helper()
+	samples := []metrics.Sample{
+		{Name: "/sched/goroutines/running:goroutines"},
+		{Name: "/sched/goroutines/runnable:goroutines"},
+		{Name: "/sched/goroutines/not-in-go:goroutines"},
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		metrics.Read(samples)
+		running, runnable, syscall := samples[0].Value.Uint64(), samples[1].Value.Uint64(), samples[2].Value.Uint64()
+		if running == 1 && runnable == 0 && syscall == 0 {
+			return
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("goroutines still running after 10s: %d running, %d runnable, %d in system calls", running, runnable, syscall)
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 func TestResolveCoalescesConcurrentCalls(t *testing.T) {
-	t.Parallel()
+	// Not parallel: waitBlocked looks at every goroutine in the binary.
 	reg := registrytest.New(t)
 	want := reg.PushImage(t, "app:1.0")
 	r := newResolver(reg)
 	reg.Hold()
 	const n = 64
-	arrived := make(arrivals, n)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for range n {
 		wg.Go(func() {
-			res, err := r.ResolveWith(t.Context(), mustParse(t, reg.Ref("app:1.0")), arrived)
+			res, err := r.Resolve(t.Context(), mustParse(t, reg.Ref("app:1.0")))
 			if err == nil && res.Digest != want {
 				err = errors.New("wrong digest " + res.Digest.String())
 			}
 			errs <- err
 		})
 	}
-	// The registry holds the first request until every caller is past
-	// its credential lookup.
-	deadline := time.After(30 * time.Second)
-	for i := range n {
-		select {
-		case <-arrived:
-		case <-deadline:
-			t.Fatalf("%d of %d callers looked up a credential within 30s", i, n)
-		}
-	}
+	// Every caller waits for the shared request, which the registry holds.
 	reg.WaitHeld(t, 1)
+	waitBlocked(t)
 	reg.Release()
 	wg.Wait()
 	close(errs)
