@@ -61,12 +61,14 @@ as written.`,
 		SilenceErrors:     true,
 		DisableAutoGenTag: true,
 	}
-	root.CompletionOptions.HiddenDefaultCmd = true
 	root.SetIn(stdio.In)
 	root.SetOut(stdio.Out)
 	root.SetErr(stdio.Err)
 	root.AddCommand(newResolveCommand(stdio), newPinCommand(stdio), newHistoryCommand(stdio), newWebhookCommand(stdio))
 	root.AddCommand(newStoreCommand(stdio))
+	// cobra's `completion bash|zsh|fish|powershell`, added now rather than
+	// when the command runs, so that the reference docs list it too.
+	root.InitDefaultCompletionCmd()
 	return root
 }
 

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/opencontainers/go-digest"
@@ -413,10 +413,15 @@ func TestRunContinuesAfterFailures(t *testing.T) {
 }
 
 // TestRunResolvesEachTagOnce spreads 12 tags, written in different ways,
-// over 300 files: each tag is resolved exactly once, never more than
-// Concurrency at a time.
+// over 300 files: each tag is resolved exactly once, Concurrency at a
+// time. It runs in a synctest bubble, to tell when every resolution that
+// can start has started.
 func TestRunResolvesEachTagOnce(t *testing.T) {
 	t.Parallel()
+	synctest.Test(t, testRunResolvesEachTagOnce)
+}
+
+func testRunResolvesEachTagOnce(t *testing.T) {
 	dir := t.TempDir()
 	reg := &fakeResolver{tags: map[string]digest.Digest{}}
 	var spellings [][]string
@@ -440,17 +445,34 @@ func TestRunResolvesEachTagOnce(t *testing.T) {
 		mu                sync.Mutex
 		inFlight, maxSeen int
 	)
+	gate := make(chan struct{}) // resolutions wait until it is closed
 	reg.onResolve = func(string) {
 		mu.Lock()
 		inFlight++
 		maxSeen = max(maxSeen, inFlight)
 		mu.Unlock()
-		time.Sleep(time.Millisecond) // give other resolutions a chance to overlap
+		<-gate
 		mu.Lock()
 		inFlight--
 		mu.Unlock()
 	}
-	report, err := pin.Run(t.Context(), []string{dir}, reg.resolve, pin.Options{Concurrency: concurrency})
+	var (
+		report *pin.Report
+		err    error
+		done   = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		report, err = pin.Run(t.Context(), []string{dir}, reg.resolve, pin.Options{Concurrency: concurrency})
+	}()
+	synctest.Wait() // every resolution that can start is waiting at the gate
+	mu.Lock()
+	if inFlight != concurrency {
+		t.Errorf("%d resolutions ran at once, want %d", inFlight, concurrency)
+	}
+	mu.Unlock()
+	close(gate)
+	<-done
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package registrytest
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -80,18 +79,21 @@ type Registry struct {
 	tokens     map[string]bool
 	failNext   int
 	held       chan struct{}
+	heldN      int           // requests that arrived while held, since Hold
+	arrived    chan struct{} // closed and replaced when heldN grows
 	stop       chan struct{}
 	// inFlight counts public requests being served, maxInFlight the
-	// most at once; inFlightChanged is closed (and replaced) whenever
-	// inFlight changes.
+	// most at once.
 	inFlight, maxInFlight int
-	inFlightChanged       chan struct{}
 }
+
+// waitHeldTimeout bounds WaitHeld.
+const waitHeldTimeout = 30 * time.Second
 
 // New starts a registry on loopback; it stops when the test ends.
 func New(t testing.TB, opts ...Option) *Registry {
 	t.Helper()
-	r := &Registry{tokens: map[string]bool{}, stop: make(chan struct{}), inFlightChanged: make(chan struct{})}
+	r := &Registry{tokens: map[string]bool{}, stop: make(chan struct{}), arrived: make(chan struct{})}
 	for _, o := range opts {
 		o(r)
 	}
@@ -156,6 +158,29 @@ func (r *Registry) Hold() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.held = make(chan struct{})
+	r.heldN = 0
+}
+
+// WaitHeld waits until n public requests have arrived since Hold (and so
+// wait for Release). It fails the test when they have not within 30 s.
+// Call it from the test's goroutine.
+func (r *Registry) WaitHeld(t testing.TB, n int) {
+	t.Helper()
+	timeout := time.NewTimer(waitHeldTimeout)
+	defer timeout.Stop()
+	for {
+		r.mu.Lock()
+		got, arrived := r.heldN, r.arrived
+		r.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-arrived:
+		case <-timeout.C:
+			t.Fatalf("registrytest: %d of %d requests reached the held registry within %s", got, n, waitHeldTimeout)
+		}
+	}
 }
 
 // Release lets held requests (and later ones) through.
@@ -191,33 +216,12 @@ func (r *Registry) MaxInFlight() int {
 	return r.maxInFlight
 }
 
-// AwaitInFlight waits until at least n public requests are being served
-// at once (held, say), or fails the test when ctx ends first.
-func (r *Registry) AwaitInFlight(ctx context.Context, t testing.TB, n int) {
-	t.Helper()
-	for {
-		r.mu.Lock()
-		cur, changed := r.inFlight, r.inFlightChanged
-		r.mu.Unlock()
-		if cur >= n {
-			return
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			t.Fatalf("waiting for %d requests in flight: %d after %v", n, cur, ctx.Err())
-		}
-	}
-}
-
 // addInFlight adds delta to the requests in flight.
 func (r *Registry) addInFlight(delta int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.inFlight += delta
 	r.maxInFlight = max(r.maxInFlight, r.inFlight)
-	close(r.inFlightChanged)
-	r.inFlightChanged = make(chan struct{})
 }
 
 // ExpireTokens invalidates every token issued so far.
@@ -245,6 +249,11 @@ func (r *Registry) middleware(next http.Handler) http.Handler {
 			r.counts.Other++
 		}
 		fault, retryAfter, latency, held := r.fault, r.retryAfter, r.latency, r.held
+		if held != nil {
+			r.heldN++
+			close(r.arrived)
+			r.arrived = make(chan struct{})
+		}
 		if r.failNext > 0 {
 			r.failNext--
 			fault = Unavailable

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"testing"
@@ -314,24 +314,35 @@ func TestResolveRetriesTransientFailures(t *testing.T) {
 	}
 }
 
-// waitForCallers waits until n goroutines are blocked in Resolve waiting
-// for a shared upstream request.
-func waitForCallers(t *testing.T, n int) {
+// waitBlocked waits until every goroutine of the test binary but the
+// caller is blocked, as synctest.Wait does for a bubble (which cannot
+// hold tests that use real sockets). It reads the scheduler's counts from
+// runtime/metrics, so the test calling it must not run in parallel with
+// others. It fails the test after 10s.
+func waitBlocked(t *testing.T) {
 	t.Helper()
-	buf := make([]byte, 1<<22)
-	for range 5000 {
-		stacks := string(buf[:runtime.Stack(buf, true)])
-		if strings.Count(stacks, ").resolveAt(") >= n {
+	samples := []metrics.Sample{
+		{Name: "/sched/goroutines/running:goroutines"},
+		{Name: "/sched/goroutines/runnable:goroutines"},
+		{Name: "/sched/goroutines/not-in-go:goroutines"},
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		metrics.Read(samples)
+		running, runnable, syscall := samples[0].Value.Uint64(), samples[1].Value.Uint64(), samples[2].Value.Uint64()
+		if running == 1 && runnable == 0 && syscall == 0 {
 			return
 		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond)
+		select {
+		case <-deadline:
+			t.Fatalf("goroutines still running after 10s: %d running, %d runnable, %d in system calls", running, runnable, syscall)
+		case <-time.After(time.Millisecond):
+		}
 	}
-	t.Fatalf("fewer than %d callers reached the shared request", n)
 }
 
 func TestResolveCoalescesConcurrentCalls(t *testing.T) {
-	// Not parallel: waitForCallers counts every goroutine in the binary.
+	// Not parallel: waitBlocked looks at every goroutine in the binary.
 	reg := registrytest.New(t)
 	want := reg.PushImage(t, "app:1.0")
 	r := newResolver(reg)
@@ -348,7 +359,9 @@ func TestResolveCoalescesConcurrentCalls(t *testing.T) {
 			errs <- err
 		})
 	}
-	waitForCallers(t, n)
+	// Every caller waits for the shared request, which the registry holds.
+	reg.WaitHeld(t, 1)
+	waitBlocked(t)
 	reg.Release()
 	wg.Wait()
 	close(errs)
@@ -574,9 +587,7 @@ func TestDownRegistryFailsFastWhileAProbeIsInFlight(t *testing.T) {
 		_, err := r.Resolve(context.Background(), mustParse(t, reg.Ref("app:1")))
 		probe <- err
 	}()
-	for reg.Counts().Head == 0 {
-		runtime.Gosched()
-	}
+	reg.WaitHeld(t, 1)
 	// Meanwhile others fail at once, without a request.
 	_, err := r.Resolve(t.Context(), mustParse(t, reg.Ref("app:2")))
 	if !errors.Is(err, resolve.ErrUnavailable) || !strings.Contains(err.Error(), "failed recently") {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -435,9 +434,7 @@ func TestBurstOfOneRevisionMakesOneRequest(t *testing.T) {
 	for i := range got {
 		wg.Go(func() { _, got[i] = e.admit(t, pod("rs-burst", ref)) })
 	}
-	for e.reg.Counts().Head == 0 {
-		goruntime.Gosched()
-	}
+	e.reg.WaitHeld(t, 1)
 	e.reg.Release()
 	wg.Wait()
 	for _, p := range got {
@@ -470,9 +467,7 @@ func TestConcurrencyPerAdmission(t *testing.T) {
 				_, got := e.admit(t, pod(rs, refs...))
 				done <- got
 			}()
-			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-			defer cancel()
-			e.reg.AwaitInFlight(ctx, t, cfg.Concurrency)
+			e.reg.WaitHeld(t, cfg.Concurrency)
 			e.reg.Release()
 			wantImages(t, <-done, want...)
 			if n := e.reg.MaxInFlight(); n > cfg.Concurrency {

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -19,26 +19,25 @@ func holdTurn(s *Store) (release func()) {
 	return func() { <-s.writes.turn }
 }
 
-// waitQueued waits until n changes are queued.
+// waitQueued waits, in a synctest bubble, until every other goroutine of
+// the bubble is blocked, and checks that n changes are then queued.
 func waitQueued(t *testing.T, s *Store, n int) {
 	t.Helper()
-	for {
-		s.writes.mu.Lock()
-		q := len(s.writes.queue)
-		s.writes.mu.Unlock()
-		if q >= n {
-			return
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("%d of %d changes queued", q, n)
-		case <-time.After(time.Millisecond):
-		}
+	synctest.Wait()
+	s.writes.mu.Lock()
+	q := len(s.writes.queue)
+	s.writes.mu.Unlock()
+	if q != n {
+		t.Fatalf("%d changes queued, want %d", q, n)
 	}
 }
 
 func TestQueuedChangesShareACommit(t *testing.T) {
 	t.Parallel()
+	synctest.Test(t, testQueuedChangesShareACommit)
+}
+
+func testQueuedChangesShareACommit(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "tagpin.db"))
 	defer s.Close()
 	const writers = 20
@@ -89,6 +88,10 @@ func TestQueuedChangesShareACommit(t *testing.T) {
 
 func TestCanceledWhileQueued(t *testing.T) {
 	t.Parallel()
+	synctest.Test(t, testCanceledWhileQueued)
+}
+
+func testCanceledWhileQueued(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "tagpin.db"))
 	defer s.Close()
 	release := holdTurn(s)
