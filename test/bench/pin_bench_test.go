@@ -71,20 +71,38 @@ func writeCorpus(b *testing.B, dir, registry string) {
 // against a loopback registry, running the real binary to measure its
 // peak RSS.
 func BenchmarkPinCorpus(b *testing.B) {
-	bin := buildTagpin(b)
+	bin, reg := buildTagpin(b), corpusRegistry(b)
+	dir := b.TempDir()
+	writeCorpus(b, dir, reg.Addr())
+	reg.ResetCounts()
+
+	elapsed, ru := runPin(b, bin, "--allow-registry", reg.Addr(), "--insecure-registry", reg.Addr(), "-o", "json", dir)
+	c := reg.Counts()
+	unique := float64(uniqueRepos * tagsPerRepo)
+	b.ReportMetric(elapsed.Seconds(), "wall-s")
+	b.ReportMetric(corpusFiles/elapsed.Seconds(), "files/s")
+	b.ReportMetric(float64(c.Head)/unique, "HEADs/unique-ref")
+	b.ReportMetric(float64(c.Total()-c.Head), "other-requests")
+	b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MiB")
+}
+
+// corpusRegistry returns a registry holding the corpus's unique tags.
+func corpusRegistry(b *testing.B) *registrytest.Registry {
 	reg := registrytest.New(b)
 	for r := range uniqueRepos {
 		for t := range tagsPerRepo {
 			reg.PushImage(b, fmt.Sprintf("team%d/app:v%d", r, t))
 		}
 	}
-	dir := b.TempDir()
-	writeCorpus(b, dir, reg.Addr())
-	reg.ResetCounts()
+	return reg
+}
 
-	cmd := exec.CommandContext(b.Context(), bin, "pin", "--allow-registry", reg.Addr(), "--insecure-registry", reg.Addr(), "-o", "json", dir)
+// runPin runs tagpin pin with args under the benchmark's timer and
+// returns how long it took and what it used.
+func runPin(b *testing.B, bin string, args ...string) (time.Duration, *syscall.Rusage) {
+	cmd := exec.CommandContext(b.Context(), bin, append([]string{"pin"}, args...)...)
 	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &bytes.Buffer{}, &stderr
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	b.ResetTimer()
 	start := time.Now()
 	err := cmd.Run()
@@ -93,15 +111,11 @@ func BenchmarkPinCorpus(b *testing.B) {
 	if err != nil {
 		b.Fatalf("tagpin pin: %v\n%s", err, stderr.String())
 	}
-	c := reg.Counts()
-	unique := float64(uniqueRepos * tagsPerRepo)
-	b.ReportMetric(elapsed.Seconds(), "wall-s")
-	b.ReportMetric(corpusFiles/elapsed.Seconds(), "files/s")
-	b.ReportMetric(float64(c.Head)/unique, "HEADs/unique-ref")
-	b.ReportMetric(float64(c.Total()-c.Head), "other-requests")
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MiB")
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		b.Fatal("no resource usage for tagpin pin")
 	}
+	return elapsed, ru
 }
 
 // largeFileRefs is the number of references in BenchmarkPinLargeFile's
@@ -113,13 +127,7 @@ const largeFileRefs = 1_000_000
 // largeFileRefs references to 300 unique tags, half of them stale pins,
 // running the real binary to measure its peak RSS.
 func BenchmarkPinLargeFile(b *testing.B) {
-	bin := buildTagpin(b)
-	reg := registrytest.New(b)
-	for r := range uniqueRepos {
-		for t := range tagsPerRepo {
-			reg.PushImage(b, fmt.Sprintf("team%d/app:v%d", r, t))
-		}
-	}
+	bin, reg := buildTagpin(b), corpusRegistry(b)
 	stale := "@sha256:" + strings.Repeat("0", 64)
 	path := filepath.Join(b.TempDir(), "huge.yaml")
 	var buf bytes.Buffer
@@ -136,23 +144,11 @@ func BenchmarkPinLargeFile(b *testing.B) {
 	size := buf.Len()
 	buf = bytes.Buffer{}
 
-	cmd := exec.CommandContext(b.Context(), bin, "pin", "--update", "--no-record",
+	elapsed, ru := runPin(b, bin, "--update", "--no-record",
 		"--allow-registry", reg.Addr(), "--insecure-registry", reg.Addr(), "-o", "json", path)
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
-	b.ResetTimer()
-	start := time.Now()
-	err := cmd.Run()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	if err != nil {
-		b.Fatalf("tagpin pin: %v\n%s", err, stderr.String())
-	}
 	b.ReportMetric(elapsed.Seconds(), "wall-s")
 	b.ReportMetric(float64(size)/(1<<20), "file-MiB")
 	b.ReportMetric(largeFileRefs/elapsed.Seconds(), "refs/s")
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MiB")
-		b.ReportMetric(float64(ru.Maxrss)*1024/largeFileRefs, "peak-RSS-B/ref")
-	}
+	b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MiB")
+	b.ReportMetric(float64(ru.Maxrss)*1024/largeFileRefs, "peak-RSS-B/ref")
 }
