@@ -13,7 +13,7 @@ import (
 // reference using a build argument ($BASE, ${BASE}) is skipped. Lines
 // continuing an instruction (after a trailing backslash) are not
 // instructions.
-func scanDockerfile(content []byte, start int) []span {
+func scanDockerfile(content []byte, start int, parser *refParser) []span {
 	var (
 		found     []span
 		stages    = map[string]bool{"scratch": true}
@@ -45,9 +45,9 @@ func scanDockerfile(content []byte, start int) []span {
 		case text == `\`, stages[strings.ToLower(text)]:
 			// A continued line or an earlier stage: not an image.
 		case strings.Contains(text, "$"):
-			found = append(found, classify(content, n, image.start, image.end, "templated value, set by ARG"))
+			found = append(found, parser.classify(content, n, image.start, image.end, "templated value, set by ARG"))
 		default:
-			found = append(found, classify(content, n, image.start, image.end, ""))
+			found = append(found, parser.classify(content, n, image.start, image.end, ""))
 		}
 		if len(words) >= 3 && strings.EqualFold(words[1].text(content), "AS") {
 			stages[strings.ToLower(words[2].text(content))] = true

@@ -3,8 +3,6 @@ package pin
 import (
 	"bytes"
 	"strings"
-
-	"github.com/tagpin/tagpin/internal/imageref"
 )
 
 // scanPins finds name:tag@sha256:<64 hex> pins anywhere in text, so that
@@ -16,7 +14,7 @@ import (
 // a template or variable ($REG/app:1@…, {{ .registry }}/app:1@…,
 // <registry>/app:1@…) is the tail of a reference that cannot be resolved
 // as written, and is ignored, as is text that is not a valid reference.
-func scanPins(content []byte) []span {
+func scanPins(content []byte, p *refParser) []span {
 	const (
 		marker = "@sha256:"
 		hexLen = 64
@@ -44,7 +42,7 @@ func scanPins(content []byte) []span {
 		if start == at || !isAlphanumeric(content[start]) || start > 0 && endsTemplate(content[start-1]) {
 			continue
 		}
-		ref, err := imageref.Parse(string(content[start:end]))
+		ref, err := p.parse(content[start:end])
 		if err != nil || !ref.TagWritten {
 			continue
 		}

@@ -178,6 +178,8 @@ type run struct {
 	// parsed holds each distinct text of a reference to resolve, parsed
 	// once: the items of a file that repeats a reference share its text.
 	parsed map[string]imageref.Reference
+	// parser parses the texts scans find, remembering them.
+	parser refParser
 	items  []Item
 }
 
@@ -211,7 +213,7 @@ func (r *run) want(content []byte, spans []span) {
 		if _, ok := r.parsed[string(b)]; ok {
 			continue
 		}
-		ref, err := imageref.Parse(string(b))
+		ref, err := r.parser.parse(b)
 		if err != nil {
 			continue // classified as a reference, so it parses; pass 2 reports it if not
 		}
@@ -227,7 +229,7 @@ func (r *run) parse(content []byte, s span) (imageref.Reference, error) {
 	if ref, ok := r.parsed[string(content[s.start:s.end])]; ok {
 		return ref, nil
 	}
-	return imageref.Parse(string(content[s.start:s.end]))
+	return r.parser.parse(content[s.start:s.end])
 }
 
 // finish is pass 2 for one file: it decides what to do with each

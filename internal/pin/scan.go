@@ -90,13 +90,14 @@ const binaryPrefix = 8 << 10
 // every text file. Binary content (a NUL byte in the first 8 KiB) yields
 // nothing.
 func Scan(filename string, content []byte) []Finding {
-	spans := scan(filename, content)
+	var p refParser
+	spans := scan(filename, content, &p)
 	found := make([]Finding, 0, len(spans))
 	for _, s := range spans {
 		f := Finding{Line: s.line, Start: s.start, End: s.end, Text: string(content[s.start:s.end]), Kind: s.kind, Reason: s.reason}
 		if f.Kind != Skipped {
 			// Classifying parsed it already: it cannot fail.
-			f.Ref, _ = imageref.Parse(f.Text)
+			f.Ref, _ = p.parse(content[s.start:s.end])
 		}
 		found = append(found, f)
 	}
@@ -104,7 +105,7 @@ func Scan(filename string, content []byte) []Finding {
 }
 
 // scan is Scan without the parsed references.
-func scan(filename string, content []byte) []span {
+func scan(filename string, content []byte, p *refParser) []span {
 	if isBinary(content) {
 		return nil
 	}
@@ -114,12 +115,12 @@ func scan(filename string, content []byte) []span {
 	}
 	var found []span
 	if filename == "-" || isYAMLName(filename) {
-		found = append(found, scanYAML(content, start)...)
+		found = append(found, scanYAML(content, start, p)...)
 	}
 	if filename == "-" || isDockerfileName(filename) {
-		found = append(found, scanDockerfile(content, start)...)
+		found = append(found, scanDockerfile(content, start, p)...)
 	}
-	return mergePins(dropOverlaps(found), scanPins(content))
+	return mergePins(dropOverlaps(found), scanPins(content, p))
 }
 
 // Apply returns content with every edit applied. Edits may come in any
@@ -220,7 +221,7 @@ func templateReason(value string) string {
 
 // classify turns the reference text at content[start:end] into a span.
 // reason, when not empty, marks it as skipped without parsing.
-func classify(content []byte, line, start, end int, reason string) span {
+func (p *refParser) classify(content []byte, line, start, end int, reason string) span {
 	s := span{line: line, start: start, end: end}
 	text := string(content[start:end])
 	if reason == "" {
@@ -230,7 +231,7 @@ func classify(content []byte, line, start, end int, reason string) span {
 		s.kind, s.reason = Skipped, reason
 		return s
 	}
-	ref, err := imageref.Parse(text)
+	ref, err := p.parse(content[start:end])
 	switch {
 	case err != nil:
 		s.kind, s.reason = Skipped, err.Error()

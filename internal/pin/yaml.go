@@ -2,12 +2,33 @@ package pin
 
 import (
 	"bytes"
-	"regexp"
 )
 
-// workflowJobs matches the top-level jobs: key of a GitHub Actions
-// workflow, the one kind of file where container: may hold an image.
-var workflowJobs = regexp.MustCompile(`(?m)^jobs:[ \t\r]*(#.*)?$`)
+// isWorkflow reports whether content has the top-level jobs: key of a
+// GitHub Actions workflow (a line that is "jobs:", perhaps with a
+// comment), the one kind of file where container: may hold an image.
+func isWorkflow(content []byte) bool {
+	key := []byte("jobs:")
+	for i := 0; ; {
+		j := bytes.Index(content[i:], key)
+		if j < 0 {
+			return false
+		}
+		at := i + j
+		i = at + len(key)
+		if at > 0 && content[at-1] != '\n' {
+			continue
+		}
+		rest := content[i:]
+		if k := bytes.IndexByte(rest, '\n'); k >= 0 {
+			rest = rest[:k]
+		}
+		rest = bytes.TrimLeft(rest, " \t\r")
+		if len(rest) == 0 || rest[0] == '#' {
+			return true
+		}
+	}
+}
 
 // scanYAML finds the values of image: keys (and, in GitHub Actions
 // workflows, container: and uses: docker://) in YAML or JSON text.
@@ -16,13 +37,14 @@ var workflowJobs = regexp.MustCompile(`(?m)^jobs:[ \t\r]*(#.*)?$`)
 // spans, copes with templates that are not valid YAML, and tracks just
 // enough state (flow collections across lines, block scalars) to tell keys
 // from text.
-func scanYAML(content []byte, start int) []span {
-	s := &yamlScanner{c: content, workflow: workflowJobs.Match(content), block: -1}
+func scanYAML(content []byte, start int, p *refParser) []span {
+	s := &yamlScanner{p: p, c: content, workflow: isWorkflow(content), block: -1}
 	lines(content, start, s.line)
 	return s.found
 }
 
 type yamlScanner struct {
+	p        *refParser
 	c        []byte
 	workflow bool // container: names an image
 	// depth is the nesting of flow collections ({…}, […]) at the end of
@@ -105,7 +127,7 @@ func (s *yamlScanner) value(n int, key string, keyCol, p, end int) int {
 	if c[p] == '|' || c[p] == '>' {
 		s.block = keyCol
 		if image {
-			s.found = append(s.found, classify(c, n, p, wordEnd(c, p, end), "multi-line value; write the reference on the line of its key to pin it"))
+			s.found = append(s.found, s.p.classify(c, n, p, wordEnd(c, p, end), "multi-line value; write the reference on the line of its key to pin it"))
 		}
 		return end
 	}
@@ -135,7 +157,7 @@ func (s *yamlScanner) value(n int, key string, keyCol, p, end int) int {
 	if !sc.quoted && isNull(c[start:sc.end]) {
 		reason = "empty value"
 	}
-	s.found = append(s.found, classify(c, n, start, sc.end, reason))
+	s.found = append(s.found, s.p.classify(c, n, start, sc.end, reason))
 	return sc.next
 }
 
