@@ -55,8 +55,9 @@ they were being pinned, and files with more than one hard link (their
 other links would keep the old content; --break-hardlinks replaces them
 anyway). In a directory, symbolic links to files outside it are reported
 as skipped (--follow-symlinks pins the files they point at); links inside
-it are pinned once, at their target. Temporary files an interrupted run
-left (.NAME.tagpin-123) are reported, never scanned.
+it are pinned once, at their target. tagpin's temporary files
+(.NAME.tagpin-123) are never scanned; those an interrupted run left (older
+than an hour) are removed, except with --check or --diff.
 
 Resolved digests are recorded in the local store (see tagpin history)
 unless --no-record; with --check they are recorded only when the store

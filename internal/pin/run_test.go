@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/opencontainers/go-digest"
@@ -697,48 +699,79 @@ func TestRunUpdatePinsOutsideImagePositions(t *testing.T) {
 	}
 }
 
-// TestRunSkipsTemporaryFiles leaves alone the temporary files a killed
-// run left behind (.NAME.tagpin-NNN): they are reported, never scanned,
-// rewritten or deleted. Files that only look similar are scanned.
+// TestRunSkipsTemporaryFiles never scans the temporary files of a
+// replacement (.NAME.tagpin-NNN): a recent one may belong to a run in
+// progress and is left alone; one left by an interrupted run (older than
+// an hour) is removed, except when checking or showing a diff. Files that
+// only look similar are scanned.
 func TestRunSkipsTemporaryFiles(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
 	leftover := "image: redis:7@" + redisOld.String() + "\n"
-	files := map[string]string{
-		"a.yaml":                  "image: nginx:1.27\n",
-		".a.yaml.tagpin-12345":    leftover,
-		"sub/.b.yaml.tagpin-9":    leftover,
-		".c.yaml.tagpin-notdigit": leftover,
-		"c.yaml.tagpin-1":         leftover,
+	const (
+		recent  = "a temporary file of a tagpin run, perhaps one in progress; it is not scanned"
+		kept    = "a temporary file left by an interrupted tagpin run; it is not scanned, delete it"
+		removed = "removed: a temporary file left by an interrupted tagpin run"
+	)
+	for _, tc := range []struct {
+		name         string
+		opts         pin.Options
+		staleMsg     string
+		staleRemains bool
+	}{
+		{"update", pin.Options{Update: true}, removed, false},
+		{"check", pin.Options{Check: true}, kept, true},
+		{"diff", pin.Options{Update: true, Diff: io.Discard}, kept, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			files := map[string]string{
+				"a.yaml":                  "image: nginx:1.27\n",
+				".a.yaml.tagpin-12345":    leftover, // recent
+				"sub/.b.yaml.tagpin-9":    leftover, // stale
+				".c.yaml.tagpin-notdigit": leftover,
+				"c.yaml.tagpin-1":         leftover,
+			}
+			writeTree(t, dir, files)
+			old := time.Now().Add(-2 * time.Hour)
+			if err := os.Chtimes(filepath.Join(dir, "sub/.b.yaml.tagpin-9"), old, old); err != nil {
+				t.Fatal(err)
+			}
+			report, err := pin.Run(t.Context(), []string{dir, filepath.Join(dir, ".a.yaml.tagpin-12345")}, registry().resolve, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var temporary []pin.Item
+			for _, it := range relItems(dir, report.Items) {
+				if it.Problem == pin.ProblemTemporaryFile {
+					temporary = append(temporary, it)
+				}
+				if strings.Contains(it.File, ".tagpin-") && strings.HasPrefix(filepath.Base(it.File), ".") &&
+					!strings.HasSuffix(it.File, "notdigit") && it.Problem != pin.ProblemTemporaryFile {
+					t.Errorf("%s was scanned: %+v", it.File, it)
+				}
+			}
+			want := []pin.Item{
+				{File: ".a.yaml.tagpin-12345", Action: "skipped", Message: recent, Problem: pin.ProblemTemporaryFile},
+				{File: "sub/.b.yaml.tagpin-9", Action: "skipped", Message: tc.staleMsg, Problem: pin.ProblemTemporaryFile},
+			}
+			if diff := cmp.Diff(want, temporary); diff != "" {
+				t.Errorf("temporary files (-want +got):\n%s", diff)
+			}
+			got := readTree(t, dir)
+			if got[".a.yaml.tagpin-12345"] != leftover {
+				t.Errorf("the recent temporary file = %q, want it untouched", got[".a.yaml.tagpin-12345"])
+			}
+			if _, ok := got["sub/.b.yaml.tagpin-9"]; ok != tc.staleRemains {
+				t.Errorf("the stale temporary file exists = %v, want %v", ok, tc.staleRemains)
+			}
+			for _, name := range []string{".c.yaml.tagpin-notdigit", "c.yaml.tagpin-1"} {
+				if !slices.ContainsFunc(relItems(dir, report.Items), func(it pin.Item) bool { return it.File == name && it.Line == 1 }) {
+					t.Errorf("%s, not a temporary file, was not scanned", name)
+				}
+			}
+		})
 	}
-	writeTree(t, dir, files)
-	report, err := pin.Run(t.Context(), []string{dir, filepath.Join(dir, ".a.yaml.tagpin-12345")}, registry().resolve, pin.Options{Update: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg := "a temporary file left by an interrupted tagpin run; it is not scanned, delete it"
-	refreshed := pin.Item{Line: 1, Ref: "redis:7@" + redisOld.String(), Action: "refreshed", Digest: redisNew.String()}
-	wantItems := []pin.Item{
-		{File: ".a.yaml.tagpin-12345", Action: "skipped", Message: msg, Problem: pin.ProblemTemporaryFile},
-		withFile(".c.yaml.tagpin-notdigit", refreshed),
-		{File: "a.yaml", Line: 1, Ref: "nginx:1.27", Action: "pinned", Digest: nginxNew.String()},
-		withFile("c.yaml.tagpin-1", refreshed),
-		{File: "sub/.b.yaml.tagpin-9", Action: "skipped", Message: msg, Problem: pin.ProblemTemporaryFile},
-	}
-	if diff := cmp.Diff(wantItems, relItems(dir, report.Items)); diff != "" {
-		t.Errorf("items (-want +got):\n%s", diff)
-	}
-	got := readTree(t, dir)
-	for _, name := range []string{".a.yaml.tagpin-12345", "sub/.b.yaml.tagpin-9"} {
-		if got[name] != leftover {
-			t.Errorf("%s = %q, want it untouched", name, got[name])
-		}
-	}
-}
-
-func withFile(file string, it pin.Item) pin.Item {
-	it.File = file
-	return it
 }
 
 // TestRunKeepsConcurrentAppends appends to a file while its references

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // scanAll is pass 1: it finds the files under paths and scans each one,
@@ -108,6 +109,32 @@ func isTemporary(name string) bool {
 	return digits != "" && strings.Trim(digits, "0123456789") == ""
 }
 
+// staleTemporary is the age past which a temporary file of a replacement
+// was left by an interrupted run: a run writes and renames its temporary
+// file within moments.
+const staleTemporary = time.Hour
+
+// temporary deals with a temporary file of a replacement: it is never
+// scanned; one left by an interrupted run (older than staleTemporary, a
+// regular file) is removed, unless the run only checks or shows a diff.
+func (r *run) temporary(path string) {
+	info, err := os.Lstat(path)
+	switch {
+	case err != nil:
+		r.fail(path, 0, "", fmt.Sprintf("%v; check that the file is readable", err))
+	case !info.Mode().IsRegular() || time.Since(info.ModTime()) < staleTemporary:
+		r.skipFile(path, ProblemTemporaryFile, "a temporary file of a tagpin run, perhaps one in progress; it is not scanned")
+	case r.opts.Check || r.opts.Diff != nil:
+		r.skipFile(path, ProblemTemporaryFile, "a temporary file left by an interrupted tagpin run; it is not scanned, delete it")
+	default:
+		if err := os.Remove(path); err != nil {
+			r.fail(path, 0, "", fmt.Sprintf("removing a temporary file left by an interrupted tagpin run: %v; delete it", err))
+			return
+		}
+		r.skipFile(path, ProblemTemporaryFile, "removed: a temporary file left by an interrupted tagpin run")
+	}
+}
+
 // isSkippedDir reports whether a walk leaves the directory name alone:
 // it holds other people's code or Git's own files.
 func isSkippedDir(name string) bool {
@@ -126,7 +153,7 @@ func (r *run) scanFile(path string) {
 	}
 	r.seen[target] = true
 	if isTemporary(filepath.Base(path)) || isTemporary(filepath.Base(target)) {
-		r.skipFile(path, ProblemTemporaryFile, "a temporary file left by an interrupted tagpin run; it is not scanned, delete it")
+		r.temporary(path)
 		return
 	}
 	content, binary, err := readText(path)
