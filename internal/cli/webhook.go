@@ -348,10 +348,10 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 		}
 		if f.certSecret != "" {
 			ns := f.ownNamespace()
-			sync := servingcert.NewDirSync(kube, ns, f.certSecret, f.certDir,
+			files := servingcert.NewDirSync(kube, ns, f.certSecret, f.certDir,
 				servingcert.WithFileNames(f.certName, f.keyName), servingcert.WithLogger(log))
-			g.Go(func() error { return sync.Run(runCtx) })
-			certsWritten = sync.Written()
+			g.Go(func() error { return files.Run(runCtx) })
+			certsWritten = files.Written()
 			rotator := servingcert.NewRotator(kube, ns, f.certSecret, servingcert.ServiceHosts(f.service, ns, f.tlsSANs...),
 				servingcert.WithWebhookConfiguration(f.webhookConfig), servingcert.WithLogger(log))
 			background = append(background, func(ctx context.Context) {
