@@ -130,7 +130,7 @@ func term(ctx context.Context, lock resourcelock.Interface, cfg Config, log *slo
 	select {
 	case lctx := <-leading:
 		workCtx, endWork := context.WithCancel(ctx)
-		stop := context.AfterFunc(lctx, endWork)
+		stop := context.AfterFunc(lctx, endWork) //nolint:contextcheck // lctx is the term's lease, derived from ctx through electCtx
 		log.Info("leading", "lease", cfg.Namespace+"/"+cfg.Name, "identity", cfg.Identity)
 		work(workCtx)
 		stop()

@@ -48,7 +48,7 @@ type Lifetimes struct {
 	Cert time.Duration
 }
 
-// DefaultLifetimes: a CA for 5 years, serving certificates for 1 year.
+// DefaultLifetimes returns a CA for 5 years, serving certificates for 1 year.
 func DefaultLifetimes() Lifetimes {
 	return Lifetimes{CA: DefaultCALifetime, Cert: DefaultCertLifetime}
 }
