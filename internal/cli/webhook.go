@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -22,18 +24,22 @@ import (
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/tagpin/tagpin/internal/leader"
 	"github.com/tagpin/tagpin/internal/resolve"
+	"github.com/tagpin/tagpin/internal/servingcert"
 	"github.com/tagpin/tagpin/internal/store"
 	"github.com/tagpin/tagpin/internal/store/boltstore"
 	"github.com/tagpin/tagpin/internal/store/kubestore"
@@ -65,6 +71,19 @@ type webhookFlags struct {
 	concurrency    int
 	logLevel       string
 	logFormat      string
+
+	certSecret    string
+	service       string
+	webhookConfig string
+	tlsSANs       []string
+
+	leaderElect      bool
+	leaderElectionID string
+	leaderElectionNS string
+	leaseDuration    time.Duration
+	renewDeadline    time.Duration
+	retryPeriod      time.Duration
+	shutdownGrace    time.Duration
 }
 
 func newWebhookCommand(stdio IO) *cobra.Command {
@@ -112,6 +131,17 @@ still serves, with the bolt store, the mounted docker config
 	fs.DurationVar(&f.pruneInterval, "prune-interval", 10*time.Minute, "with a cluster connection, how often revision pins of deleted workloads are removed (0 disables); with the kubernetes store, garbage collection removes them too, this catches owners deleted with --cascade=orphan")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or text")
+	fs.StringVar(&f.certSecret, "cert-secret", "", "manage the serving certificate: a CA and a certificate for the --service DNS names, kept in this Secret in --namespace (created when missing, renewed well before expiry) and written to --cert-dir; without it, the files in --cert-dir are served as they are")
+	fs.StringVar(&f.service, "service", "", "the webhook's Service, whose DNS names (NAME.NAMESPACE.svc, NAME.NAMESPACE.svc.cluster.local) the managed certificate is for (required with --cert-secret)")
+	fs.StringVar(&f.webhookConfig, "webhook-config", "", "with --cert-secret, the MutatingWebhookConfiguration whose webhooks' caBundle is kept equal to the managed CA")
+	fs.StringArrayVar(&f.tlsSANs, "tls-san", nil, "with --cert-secret, another DNS name or IP address the managed certificate is for, e.g. when the webhook is registered by URL (repeatable)")
+	fs.BoolVar(&f.leaderElect, "leader-elect", false, "run background work (pruning, certificate renewal) only on the replica holding a Lease; every replica serves admissions")
+	fs.StringVar(&f.leaderElectionID, "leader-election-id", "tagpin", "name of the leader election Lease")
+	fs.StringVar(&f.leaderElectionNS, "leader-election-namespace", "", "namespace of the leader election Lease (default --namespace)")
+	fs.DurationVar(&f.leaseDuration, "leader-election-lease-duration", leader.DefaultLeaseDuration, "how long the other replicas wait after the leader's last renewal before taking over")
+	fs.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", leader.DefaultRenewDeadline, "how long the leader tries to renew the Lease before it stops its background work")
+	fs.DurationVar(&f.retryPeriod, "leader-election-retry-period", leader.DefaultRetryPeriod, "how often replicas try to acquire or renew the Lease")
+	fs.DurationVar(&f.shutdownGrace, "shutdown-grace-period", 15*time.Second, "on SIGTERM, how long admissions in flight may take to finish; readiness fails at once and no new connection is accepted")
 	return cmd
 }
 
@@ -122,11 +152,7 @@ func (f *webhookFlags) config() (webhook.Config, error) {
 	cfg.ResolveTags = f.resolveTags
 	cfg.ResolveTimeout = f.resolveTimeout
 	cfg.Concurrency = f.concurrency
-	own := f.namespace
-	if own == "" {
-		own = os.Getenv("POD_NAMESPACE")
-	}
-	if own != "" {
+	if own := f.ownNamespace(); own != "" {
 		cfg.SkipNamespaces = append(cfg.SkipNamespaces, own)
 	}
 	for _, list := range []struct {
@@ -143,6 +169,54 @@ func (f *webhookFlags) config() (webhook.Config, error) {
 		}
 	}
 	return cfg, cfg.Validate()
+}
+
+// ownNamespace is --namespace, or $POD_NAMESPACE.
+func (f *webhookFlags) ownNamespace() string {
+	if f.namespace != "" {
+		return f.namespace
+	}
+	return os.Getenv("POD_NAMESPACE")
+}
+
+// checkCluster checks the flags that need a cluster connection.
+func (f *webhookFlags) checkCluster(connected bool) error {
+	if f.certSecret == "" {
+		for _, set := range []struct {
+			flag string
+			set  bool
+		}{{"--service", f.service != ""}, {"--webhook-config", f.webhookConfig != ""}, {"--tls-san", len(f.tlsSANs) > 0}} {
+			if set.set {
+				return fmt.Errorf("%s is only used with --cert-secret (a managed serving certificate)", set.flag)
+			}
+		}
+	}
+	if f.certSecret != "" {
+		switch {
+		case !connected:
+			return errors.New("--cert-secret needs a cluster connection: pass --kubeconfig or run in a pod")
+		case f.service == "":
+			return errors.New("--cert-secret needs --service, the Service the certificate is for")
+		case f.ownNamespace() == "":
+			return errors.New("--cert-secret needs --namespace (or $POD_NAMESPACE), where the Secret and the Service are")
+		}
+	}
+	if f.leaderElect {
+		switch {
+		case !connected:
+			return errors.New("--leader-elect needs a cluster connection: pass --kubeconfig or run in a pod")
+		case f.leaseNamespace() == "":
+			return errors.New("--leader-elect needs --leader-election-namespace or --namespace (or $POD_NAMESPACE)")
+		}
+	}
+	return nil
+}
+
+func (f *webhookFlags) leaseNamespace() string {
+	if f.leaderElectionNS != "" {
+		return f.leaderElectionNS
+	}
+	return f.ownNamespace()
 }
 
 // restConfig returns the cluster connection, or nil when there is none.
@@ -216,6 +290,7 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 		return err
 	}
 	ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
+	klog.SetLogger(logr.FromSlogHandler(log.Handler())) // client-go's leader election
 	cfg, err := f.config()
 	if err != nil {
 		return err
@@ -224,12 +299,22 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 	if err != nil {
 		return err
 	}
+	if err := f.checkCluster(restCfg != nil); err != nil {
+		return err
+	}
 	r, err := f.reg.resolver(nil, resolve.WithTimeout(f.resolveTimeout))
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	st, err := f.openStore(ctx, restCfg)
+
+	// ctx ending (SIGTERM) starts the shutdown: readiness fails, the
+	// admission server stops accepting and finishes what is in flight,
+	// background work stops; life ends after that, stopping the caches,
+	// the store's watches and the other servers.
+	life, endLife := context.WithCancel(context.WithoutCancel(ctx))
+	defer endLife()
+	st, err := f.openStore(life, restCfg)
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
 	}
@@ -239,33 +324,86 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := webhook.NewMetrics(promReg)
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	g, ctx := errgroup.WithContext(ctx)
+	g, runCtx := errgroup.WithContext(life)
+	shutdown, startShutdown := context.WithCancel(ctx)
+	defer startShutdown()
+	context.AfterFunc(runCtx, startShutdown) // a part failed: stop everything
 	opts := []webhook.Option{webhook.WithMetrics(metrics), webhook.WithLogger(log)}
+	var certsWritten <-chan struct{}
 	if restCfg != nil {
-		cluster, err := startCluster(ctx, g, restCfg)
+		cluster, err := startCluster(runCtx, g, restCfg)
 		if err != nil {
 			return err
 		}
 		defer cluster.close()
 		opts = append(opts, cluster.options()...)
+		kube, err := kubernetes.NewForConfig(restCfg)
+		if err != nil {
+			return err
+		}
+		var background []func(context.Context)
 		if p, ok := st.(store.RevisionPruner); ok && f.pruneInterval > 0 {
 			pruner := webhook.NewPruner(p, &webhook.ClusterOwners{Client: cluster.metadata}, metrics, log)
-			g.Go(func() error { pruner.Run(ctx, f.pruneInterval); return nil })
+			background = append(background, func(ctx context.Context) { pruner.Run(ctx, f.pruneInterval) })
 		}
+		if f.certSecret != "" {
+			ns := f.ownNamespace()
+			files := servingcert.NewDirSync(kube, ns, f.certSecret, f.certDir,
+				servingcert.WithFileNames(f.certName, f.keyName), servingcert.WithLogger(log))
+			g.Go(func() error { return files.Run(runCtx) })
+			certsWritten = files.Written()
+			rotator := servingcert.NewRotator(kube, ns, f.certSecret, servingcert.ServiceHosts(f.service, ns, f.tlsSANs...),
+				servingcert.WithWebhookConfiguration(f.webhookConfig), servingcert.WithLogger(log))
+			background = append(background, func(ctx context.Context) {
+				if err := rotator.Run(ctx); err != nil {
+					log.Error("managing the serving certificate", "error", err, "hint", "the webhook needs get, list, watch and update on its MutatingWebhookConfiguration and get, create, update on its Secret")
+				}
+			})
+		}
+		g.Go(func() error { return f.runBackground(shutdown, kube, log, background) })
 	}
 	h, err := webhook.NewHandler(cfg, track.New(r, st, store.SourceAdmission), st, opts...)
 	if err != nil {
 		return err
 	}
-	f.serve(ctx, g, h, promReg)
-	log.Info("serving", "port", f.port, "path", "/mutate", "mode", cfg.Mode, "pinScope", cfg.PinScope, "store", f.storeSpec, "cluster", restCfg != nil)
+	f.serve(runCtx, shutdown, endLife, g, h, promReg, certsWritten, log)
+	log.Info("starting", "port", f.port, "path", "/mutate", "mode", cfg.Mode, "pinScope", cfg.PinScope, "store", f.storeSpec,
+		"cluster", restCfg != nil, "certSecret", f.certSecret, "leaderElect", f.leaderElect)
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
+}
+
+// runBackground runs work (pruning, certificate renewal) until ctx is
+// done: on every replica, or with --leader-elect only while this
+// replica holds the Lease.
+func (f *webhookFlags) runBackground(ctx context.Context, kube kubernetes.Interface, log *slog.Logger, work []func(context.Context)) error {
+	run := func(ctx context.Context) {
+		var wg sync.WaitGroup
+		for _, w := range work {
+			wg.Go(func() { w(ctx) })
+		}
+		wg.Wait()
+	}
+	if !f.leaderElect {
+		run(ctx)
+		return nil
+	}
+	id, err := leader.NewIdentity()
+	if err != nil {
+		return err
+	}
+	err = leader.Run(ctx, kube, leader.Config{
+		Namespace: f.leaseNamespace(), Name: f.leaderElectionID, Identity: id,
+		LeaseDuration: f.leaseDuration, RenewDeadline: f.renewDeadline, RetryPeriod: f.retryPeriod,
+		Log: log,
+	}, run)
+	if err != nil {
+		return fmt.Errorf("%w (check --leader-election-lease-duration, --leader-election-renew-deadline)", err)
+	}
+	return nil
 }
 
 // cluster is what the webhook uses of the cluster: caches of the
@@ -316,30 +454,79 @@ func (c *cluster) options() []webhook.Option {
 func (c *cluster) close() { c.broadcaster.Shutdown() }
 
 // serve starts (in g) the admission server and, unless disabled, the
-// metrics and health servers.
-func (f *webhookFlags) serve(ctx context.Context, g *errgroup.Group, h *webhook.Handler, promReg *prometheus.Registry) {
+// metrics and health servers. With certsWritten, the admission server
+// starts once the managed certificate is in --cert-dir. When shutdown
+// is done, /readyz fails, then the admission server stops accepting and
+// gets --shutdown-grace-period to finish the admissions in flight; then
+// it calls endLife, which stops the rest.
+func (f *webhookFlags) serve(runCtx, shutdown context.Context, endLife func(), g *errgroup.Group, h *webhook.Handler, promReg *prometheus.Registry, certsWritten <-chan struct{}, log *slog.Logger) {
 	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
 		Host: f.host, Port: f.port, CertDir: f.certDir, CertName: f.certName, KeyName: f.keyName,
 	})
 	srv.Register("/mutate", &ctrlwebhook.Admission{Handler: h})
-	g.Go(func() error { return srv.Start(ctx) })
+	var stopping atomic.Bool
+	srvCtx, stopServing := context.WithCancel(context.WithoutCancel(shutdown))
+	context.AfterFunc(shutdown, func() {
+		stopping.Store(true) // readiness fails first
+		stopServing()
+	})
+	g.Go(func() error {
+		defer endLife()
+		defer stopServing()
+		if certsWritten != nil {
+			select {
+			case <-certsWritten:
+			case <-srvCtx.Done():
+				return nil
+			}
+		}
+		return f.serveAdmission(srvCtx, srv, log)
+	})
 
 	if f.metricsAddr != "0" && f.metricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(promReg, promhttp.HandlerOpts{}))
-		g.Go(func() error { return serveHTTP(ctx, f.metricsAddr, mux) })
+		g.Go(func() error { return serveHTTP(runCtx, f.metricsAddr, mux) })
 	}
 	if f.healthAddr != "0" && f.healthAddr != "" {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		started := srv.StartedChecker()
 		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-			if err := srv.StartedChecker()(nil); err != nil {
+			if stopping.Load() {
+				http.Error(w, "shutting down", http.StatusServiceUnavailable)
+				return
+			}
+			if err := started(nil); err != nil {
 				http.Error(w, err.Error(), http.StatusServiceUnavailable)
 				return
 			}
 			fmt.Fprintln(w, "ok")
 		})
-		g.Go(func() error { return serveHTTP(ctx, f.healthAddr, mux) })
+		g.Go(func() error { return serveHTTP(runCtx, f.healthAddr, mux) })
+	}
+}
+
+// serveAdmission serves until ctx is done, then waits for the admissions
+// in flight at most --shutdown-grace-period.
+func (f *webhookFlags) serveAdmission(ctx context.Context, srv ctrlwebhook.Server, log *slog.Logger) error {
+	done := make(chan error, 1)
+	go func() { done <- srv.Start(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing the admissions in flight", "gracePeriod", f.shutdownGrace)
+	t := time.NewTimer(f.shutdownGrace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		log.Info("admissions finished")
+		return err
+	case <-t.C:
+		log.Warn("shutdown grace period over: admissions still in flight are cut off", "gracePeriod", f.shutdownGrace)
+		return nil
 	}
 }
 
