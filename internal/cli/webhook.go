@@ -234,6 +234,16 @@ func (f *webhookFlags) restConfig() (*rest.Config, error) {
 	return kubeConfig(f.kubeconfig, f.kubeContext)
 }
 
+// cluster returns the cluster connection, or nil when there is none,
+// after checking the flags that need one.
+func (f *webhookFlags) cluster() (*rest.Config, error) {
+	cfg, err := f.restConfig()
+	if err != nil {
+		return nil, err
+	}
+	return cfg, f.checkCluster(cfg != nil)
+}
+
 // kubeConfig loads a kubeconfig the way kubectl does: the file (or
 // $KUBECONFIG, or ~/.kube/config) and the context (or the current one).
 func kubeConfig(path, context string) (*rest.Config, error) {
@@ -268,20 +278,26 @@ func (f *webhookFlags) openStore(ctx context.Context, cfg *rest.Config) (store.S
 }
 
 // logger returns the webhook's logger, as --log-level and --log-format
-// ask.
+// ask, and makes the libraries log through it.
 func (f *webhookFlags) logger(w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", f.logLevel)
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var log *slog.Logger
 	switch f.logFormat {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		log = slog.New(slog.NewJSONHandler(w, opts))
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		log = slog.New(slog.NewTextHandler(w, opts))
+	default:
+		return nil, fmt.Errorf("--log-format %q: use json or text", f.logFormat)
 	}
-	return nil, fmt.Errorf("--log-format %q: use json or text", f.logFormat)
+	// controller-runtime and client-go (leader election) log through it too.
+	ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
+	klog.SetLogger(logr.FromSlogHandler(log.Handler()))
+	return log, nil
 }
 
 func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
@@ -289,17 +305,12 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 	if err != nil {
 		return err
 	}
-	ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
-	klog.SetLogger(logr.FromSlogHandler(log.Handler())) // client-go's leader election
 	cfg, err := f.config()
 	if err != nil {
 		return err
 	}
-	restCfg, err := f.restConfig()
+	restCfg, err := f.cluster()
 	if err != nil {
-		return err
-	}
-	if err := f.checkCluster(restCfg != nil); err != nil {
 		return err
 	}
 	r, err := f.reg.resolver(nil, resolve.WithTimeout(f.resolveTimeout))
@@ -337,30 +348,9 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 		}
 		defer cluster.close()
 		opts = append(opts, cluster.options()...)
-		kube, err := kubernetes.NewForConfig(restCfg)
-		if err != nil {
+		if certsWritten, err = f.startBackground(runCtx, shutdown, g, restCfg, cluster, st, metrics, log); err != nil {
 			return err
 		}
-		var background []func(context.Context)
-		if p, ok := st.(store.RevisionPruner); ok && f.pruneInterval > 0 {
-			pruner := webhook.NewPruner(p, &webhook.ClusterOwners{Client: cluster.metadata}, metrics, log)
-			background = append(background, func(ctx context.Context) { pruner.Run(ctx, f.pruneInterval) })
-		}
-		if f.certSecret != "" {
-			ns := f.ownNamespace()
-			files := servingcert.NewDirSync(kube, ns, f.certSecret, f.certDir,
-				servingcert.WithFileNames(f.certName, f.keyName), servingcert.WithLogger(log))
-			g.Go(func() error { return files.Run(runCtx) })
-			certsWritten = files.Written()
-			rotator := servingcert.NewRotator(kube, ns, f.certSecret, servingcert.ServiceHosts(f.service, ns, f.tlsSANs...),
-				servingcert.WithWebhookConfiguration(f.webhookConfig), servingcert.WithLogger(log))
-			background = append(background, func(ctx context.Context) {
-				if err := rotator.Run(ctx); err != nil {
-					log.Error("managing the serving certificate", "error", err, "hint", "the webhook needs get, list, watch and update on its MutatingWebhookConfiguration and get, create, update on its Secret")
-				}
-			})
-		}
-		g.Go(func() error { return f.runBackground(shutdown, kube, log, background) })
 	}
 	h, err := webhook.NewHandler(cfg, track.New(r, st, store.SourceAdmission), st, opts...)
 	if err != nil {
@@ -374,6 +364,42 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 		return nil
 	}
 	return err
+}
+
+// startBackground starts (in g) what runs besides admission: the
+// serving certificate's files on every replica, and on the leader only
+// the revision-pin pruner and the certificate's renewal. It returns a
+// channel closed once the certificate files are written, or nil when the
+// webhook does not manage its certificate.
+func (f *webhookFlags) startBackground(runCtx, shutdown context.Context, g *errgroup.Group, restCfg *rest.Config,
+	cluster *cluster, st store.Store, metrics *webhook.Metrics, log *slog.Logger,
+) (<-chan struct{}, error) {
+	kube, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, err
+	}
+	var background []func(context.Context)
+	if p, ok := st.(store.RevisionPruner); ok && f.pruneInterval > 0 {
+		pruner := webhook.NewPruner(p, &webhook.ClusterOwners{Client: cluster.metadata}, metrics, log)
+		background = append(background, func(ctx context.Context) { pruner.Run(ctx, f.pruneInterval) })
+	}
+	var certsWritten <-chan struct{}
+	if f.certSecret != "" {
+		ns := f.ownNamespace()
+		files := servingcert.NewDirSync(kube, ns, f.certSecret, f.certDir,
+			servingcert.WithFileNames(f.certName, f.keyName), servingcert.WithLogger(log))
+		g.Go(func() error { return files.Run(runCtx) })
+		certsWritten = files.Written()
+		rotator := servingcert.NewRotator(kube, ns, f.certSecret, servingcert.ServiceHosts(f.service, ns, f.tlsSANs...),
+			servingcert.WithWebhookConfiguration(f.webhookConfig), servingcert.WithLogger(log))
+		background = append(background, func(ctx context.Context) {
+			if err := rotator.Run(ctx); err != nil {
+				log.Error("managing the serving certificate", "error", err, "hint", "the webhook needs get, list, watch and update on its MutatingWebhookConfiguration and get, create, update on its Secret")
+			}
+		})
+	}
+	g.Go(func() error { return f.runBackground(shutdown, kube, log, background) })
+	return certsWritten, nil
 }
 
 // runBackground runs work (pruning, certificate renewal) until ctx is
