@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -500,5 +501,70 @@ func TestThousandImagePod(t *testing.T) {
 	}
 	if n := e.reg.MaxInFlight(); n > webhook.DefaultConcurrency {
 		t.Errorf("%d registry requests in flight at once, want at most %d", n, webhook.DefaultConcurrency)
+	}
+}
+
+// admissionHistogram returns tagpin_admission_duration_seconds{outcome}.
+func (e *env) admissionHistogram(t *testing.T, outcome string) *dto.Histogram {
+	t.Helper()
+	mfs, err := e.metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "tagpin_admission_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == outcome {
+					return m.GetHistogram()
+				}
+			}
+		}
+	}
+	t.Fatalf("no tagpin_admission_duration_seconds{outcome=%q}", outcome)
+	return nil
+}
+
+func TestAdmissionDuration(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	for _, tc := range []struct {
+		name    string
+		fault   registrytest.Fault
+		pod     func(e *env) *corev1.Pod
+		outcome string
+		// atLeast is a lower bound of the observed duration: a hanging
+		// registry holds the admission for the whole resolve timeout.
+		atLeast time.Duration
+	}{
+		{name: "pinned", pod: func(e *env) *corev1.Pod { return pod("rs", e.reg.Ref("app:1")) }, outcome: "pinned"},
+		{name: "skipped", pod: func(e *env) *corev1.Pod {
+			p := pod("rs", e.reg.Ref("app:1"))
+			p.Annotations = map[string]string{podspec.AnnotationSkip: "true"}
+			return p
+		}, outcome: "skipped"},
+		{name: "registry hangs", fault: registrytest.Hang, pod: func(e *env) *corev1.Pod { return pod("rs", e.reg.Ref("app:1")) }, outcome: "unchanged", atLeast: timeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := webhook.DefaultConfig()
+			cfg.ResolveTimeout = timeout
+			e := newEnv(t, cfg)
+			e.reg.PushImage(t, "app:1")
+			e.reg.SetFault(tc.fault)
+			e.admit(t, tc.pod(e))
+
+			h := e.admissionHistogram(t, tc.outcome)
+			if h.GetSampleCount() != 1 {
+				t.Errorf("tagpin_admission_duration_seconds{outcome=%q} count = %d, want 1", tc.outcome, h.GetSampleCount())
+			}
+			if got := time.Duration(h.GetSampleSum() * float64(time.Second)); got < tc.atLeast {
+				t.Errorf("observed %s, want at least %s (the whole admission)", got, tc.atLeast)
+			}
+			buckets := h.GetBucket()
+			if got := buckets[len(buckets)-1].GetUpperBound(); got != 30 {
+				t.Errorf("largest bucket %vs, want 30s (the longest timeoutSeconds)", got)
+			}
+		})
 	}
 }
