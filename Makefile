@@ -20,6 +20,9 @@ GOLANGCI_LINT := $(CACHE)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
 # so they stay out of tagpin's module graph; go tool builds them on first use.
 TOOLS_GO := $(GO) tool -modfile=hack/tools/go.mod
 CONTROLLER_GEN := $(TOOLS_GO) controller-gen
+HELM := $(TOOLS_GO) helm
+# Helm built with go tool assumes Kubernetes 1.20 unless told the version.
+CHART_KUBE_VERSION := 1.37.0
 # The package of the custom resources' Go types (controller-gen markers).
 API_PKG := ./internal/store/kubestore
 
@@ -88,10 +91,13 @@ lint: $(GOLANGCI_LINT) ## golangci-lint run ./... (installs the pinned golangci-
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: generate
-generate: ## regenerate the committed generated files (DeepCopy and config/crd with controller-gen, docs/reference)
+generate: ## regenerate the committed generated files (DeepCopy and config/crd with controller-gen, docs/reference, the chart's CRDs and README, deploy/tagpin.yaml)
 	rm -rf docs/reference config/crd
 	$(CONTROLLER_GEN) object paths=$(API_PKG) crd paths=$(API_PKG) output:crd:dir=config/crd
 	$(GO) run ./hack/gendocs docs/reference
+	rm -rf charts/tagpin/crds && mkdir -p charts/tagpin/crds && cp config/crd/*.yaml charts/tagpin/crds/
+	$(GO) run ./hack/chartdocs charts/tagpin charts/tagpin/README.md
+	KUBE_VERSION=$(CHART_KUBE_VERSION) bash hack/chart-render.sh deploy/tagpin.yaml
 
 .PHONY: check-generated
 check-generated: ## fail when a generated file differs from what make generate writes
@@ -99,10 +105,25 @@ check-generated: ## fail when a generated file differs from what make generate w
 	$(GO) run ./hack/gendocs "$$tmp/reference"; \
 	$(CONTROLLER_GEN) object paths=$(API_PKG) output:object:dir="$$tmp/object" \
 		crd paths=$(API_PKG) output:crd:dir="$$tmp/crd"; \
+	$(GO) run ./hack/chartdocs charts/tagpin "$$tmp/chart-README.md"; \
+	KUBE_VERSION=$(CHART_KUBE_VERSION) bash hack/chart-render.sh "$$tmp/tagpin.yaml"; \
 	if ! diff -ru docs/reference "$$tmp/reference" || ! diff -ru config/crd "$$tmp/crd" || \
-		! diff -u $(API_PKG)/zz_generated.deepcopy.go "$$tmp/object/zz_generated.deepcopy.go"; then \
+		! diff -u $(API_PKG)/zz_generated.deepcopy.go "$$tmp/object/zz_generated.deepcopy.go" || \
+		! diff -ru "$$tmp/crd" charts/tagpin/crds || ! diff -u charts/tagpin/README.md "$$tmp/chart-README.md" || \
+		! diff -u deploy/tagpin.yaml "$$tmp/tagpin.yaml"; then \
 		echo "generated files are out of date: run make generate and commit the result"; exit 1; \
 	fi
+
+.PHONY: chart-lint
+chart-lint: ## helm lint the chart with each of its value sets (charts/tagpin/ci)
+	@for f in charts/tagpin/ci/*-values.yaml; do \
+		echo "helm lint --strict charts/tagpin -f $$f"; \
+		$(HELM) lint --strict charts/tagpin --namespace tagpin --kube-version $(CHART_KUBE_VERSION) -f "$$f" --quiet; \
+	done
+
+.PHONY: chart-test
+chart-test: ## the chart's tests: lint, render every value set, bad values refused, objects accepted by a real API server (test/chart)
+	@export KUBEBUILDER_ASSETS=$$(bash hack/controlplane.sh); $(GO) test $(TESTFLAGS) ./test/chart/
 
 .PHONY: bench
 bench: ## run the benchmarks and print their figures (hack/bench.sh)

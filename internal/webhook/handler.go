@@ -119,9 +119,11 @@ func allowed(reason, outcome string) verdict {
 
 // Handle implements admission.Handler.
 func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	start := time.Now()
 	v := h.handle(ctx, req)
 	if h.metrics != nil {
 		h.metrics.admissions.WithLabelValues(v.outcome).Inc()
+		h.metrics.admission.WithLabelValues(v.outcome).Observe(time.Since(start).Seconds())
 	}
 	return v.resp
 }

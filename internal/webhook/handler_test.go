@@ -502,3 +502,76 @@ func TestThousandImagePod(t *testing.T) {
 		t.Errorf("%d registry requests in flight at once, want at most %d", n, webhook.DefaultConcurrency)
 	}
 }
+
+// histogram is what a test reads of a histogram.
+type histogram struct {
+	count   uint64
+	sum     float64
+	largest float64 // the largest finite bucket bound
+}
+
+// admissionHistogram returns tagpin_admission_duration_seconds{outcome}.
+func (e *env) admissionHistogram(t *testing.T, outcome string) histogram {
+	t.Helper()
+	mfs, err := e.metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "tagpin_admission_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == outcome {
+					h := m.GetHistogram()
+					b := h.GetBucket()
+					return histogram{count: h.GetSampleCount(), sum: h.GetSampleSum(), largest: b[len(b)-1].GetUpperBound()}
+				}
+			}
+		}
+	}
+	t.Fatalf("no tagpin_admission_duration_seconds{outcome=%q}", outcome)
+	return histogram{}
+}
+
+func TestAdmissionDuration(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	for _, tc := range []struct {
+		name    string
+		fault   registrytest.Fault
+		pod     func(e *env) *corev1.Pod
+		outcome string
+		// atLeast is a lower bound of the observed duration: a hanging
+		// registry holds the admission for the whole resolve timeout.
+		atLeast time.Duration
+	}{
+		{name: "pinned", pod: func(e *env) *corev1.Pod { return pod("rs", e.reg.Ref("app:1")) }, outcome: "pinned"},
+		{name: "skipped", pod: func(e *env) *corev1.Pod {
+			p := pod("rs", e.reg.Ref("app:1"))
+			p.Annotations = map[string]string{podspec.AnnotationSkip: "true"}
+			return p
+		}, outcome: "skipped"},
+		{name: "registry hangs", fault: registrytest.Hang, pod: func(e *env) *corev1.Pod { return pod("rs", e.reg.Ref("app:1")) }, outcome: "unchanged", atLeast: timeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := webhook.DefaultConfig()
+			cfg.ResolveTimeout = timeout
+			e := newEnv(t, cfg)
+			e.reg.PushImage(t, "app:1")
+			e.reg.SetFault(tc.fault)
+			e.admit(t, tc.pod(e))
+
+			h := e.admissionHistogram(t, tc.outcome)
+			if h.count != 1 {
+				t.Errorf("tagpin_admission_duration_seconds{outcome=%q} count = %d, want 1", tc.outcome, h.count)
+			}
+			if got := time.Duration(h.sum * float64(time.Second)); got < tc.atLeast {
+				t.Errorf("observed %s, want at least %s (the whole admission)", got, tc.atLeast)
+			}
+			if h.largest != 30 {
+				t.Errorf("largest bucket %vs, want 30s (the longest timeoutSeconds)", h.largest)
+			}
+		})
+	}
+}

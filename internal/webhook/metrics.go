@@ -10,6 +10,7 @@ type Metrics struct {
 	moves       prometheus.Counter
 	storeErrors *prometheus.CounterVec
 	duration    prometheus.Histogram
+	admission   *prometheus.HistogramVec
 	pruned      prometheus.Counter
 }
 
@@ -45,10 +46,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time spent resolving an image reference that was not a revision pin hit (registry round trips, retries, fallback).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2, 5},
 		}),
+		admission: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "tagpin_admission_duration_seconds",
+			Help: "Time from receiving a pod admission to answering it (decoding, revision pins, resolution, store), by outcome as in tagpin_admissions_total.",
+			// Fine below a second, where admissions answer, then up to
+			// 30s, the longest timeoutSeconds the API server accepts, so
+			// an alert can compare the latency with the configured timeout.
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2, 3, 5, 7.5, 10, 15, 20, 25, 30},
+		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.admissions, m.resolutions, m.fallbacks, m.moves, m.storeErrors, m.duration, m.pruned)
+	reg.MustRegister(m.admissions, m.resolutions, m.fallbacks, m.moves, m.storeErrors, m.duration, m.admission, m.pruned)
 	for _, o := range []string{outcomePinned, outcomeUnchanged, outcomeSkipped, outcomeDenied, outcomeAudited, outcomeError} {
 		m.admissions.WithLabelValues(o)
+		m.admission.WithLabelValues(o)
 	}
 	return m
 }
