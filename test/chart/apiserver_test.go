@@ -223,6 +223,8 @@ func TestAPIServerAccepts(t *testing.T) {
 		{authorizationv1.ResourceAttributes{Verb: "create", Resource: "secrets", Namespace: "app"}, false},
 		{authorizationv1.ResourceAttributes{Verb: "update", Group: "admissionregistration.k8s.io", Resource: "mutatingwebhookconfigurations", Name: "other"}, false},
 		{authorizationv1.ResourceAttributes{Verb: "delete", Group: "admissionregistration.k8s.io", Resource: "mutatingwebhookconfigurations", Name: "tagpin"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "watch", Group: "admissionregistration.k8s.io", Resource: "mutatingwebhookconfigurations", Name: "other"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "watch", Group: "admissionregistration.k8s.io", Resource: "mutatingwebhookconfigurations", Name: "tagpin"}, true},
 		{authorizationv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: namespace, Name: "other"}, false},
 		{authorizationv1.ResourceAttributes{Verb: "delete", Group: "tagpin.dev", Resource: "imagetags", Namespace: "app"}, false},
 		{authorizationv1.ResourceAttributes{Verb: "create", Resource: "pods", Namespace: "app"}, false},

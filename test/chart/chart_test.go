@@ -132,6 +132,11 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("arguments (-want +got):\n%s", diff)
 	}
 	parseArgs(t, c.Args)
+	// The Service stops routing to a pod being deleted while the pod
+	// sleeps, before tagpin gets SIGTERM.
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil || c.Lifecycle.PreStop.Sleep.Seconds != 5 {
+		t.Errorf("lifecycle = %+v, want a preStop sleep of 5 seconds", c.Lifecycle)
+	}
 
 	spec := d.Spec.Template.Spec
 	if *d.Spec.Replicas != 2 || spec.PriorityClassName != "system-cluster-critical" {
@@ -238,8 +243,7 @@ func TestDefaults(t *testing.T) {
 		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		{APIGroups: []string{"apps"}, Resources: []string{"replicasets", "statefulsets", "daemonsets"}, Verbs: []string{"get"}},
 		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"get"}},
-		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"mutatingwebhookconfigurations"}, ResourceNames: []string{"tagpin"}, Verbs: []string{"get", "update", "patch"}},
-		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"mutatingwebhookconfigurations"}, Verbs: []string{"list", "watch"}},
+		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"mutatingwebhookconfigurations"}, ResourceNames: []string{"tagpin"}, Verbs: []string{"get", "list", "watch", "update"}},
 		{APIGroups: []string{"tagpin.dev"}, Resources: []string{"clusterimagetags", "imagetags"}, Verbs: []string{"get", "list", "watch", "create", "update"}},
 		{APIGroups: []string{"tagpin.dev"}, Resources: []string{"revisionpins"}, Verbs: []string{"get", "list", "watch", "create", "delete"}},
 	}
@@ -552,7 +556,7 @@ func TestBadValues(t *testing.T) {
 		{"timeout above 30", "webhook:\n  timeoutSeconds: 45\n", []string{"timeoutSeconds", "30"}},
 		{"resolve timeout not a duration", "resolveTimeout: 2 seconds\n", []string{"resolveTimeout"}},
 		{"zero resolve timeout", "resolveTimeout: 0s\n", []string{"resolveTimeout \"0s\": must be more than 0"}},
-		{"grace period shorter than the shutdown", "terminationGracePeriodSeconds: 10\n", []string{"terminationGracePeriodSeconds (10) must exceed shutdownGracePeriod (15s)"}},
+		{"grace period shorter than the shutdown", "terminationGracePeriodSeconds: 10\n", []string{"terminationGracePeriodSeconds (10) must exceed preStopSleepSeconds (5) plus shutdownGracePeriod (15s)"}},
 		{"secret mode without a secret", "certificates:\n  mode: secret\n", []string{"secretName"}},
 		{"misspelt value", "replicas: 3\n", []string{"replicas"}},
 		{"misspelt nested value", "webhook:\n  timeout: 5\n", []string{"timeout"}},

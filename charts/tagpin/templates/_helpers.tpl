@@ -103,8 +103,8 @@ between values. Included by the Deployment, so every render runs them.
 {{- fail (printf "\n\nwebhook.timeoutSeconds (%v) must exceed resolveTimeout (%s) by at least 1s, or the API server gives up before the webhook answers: raise webhook.timeoutSeconds (at most 30) or lower resolveTimeout." .Values.webhook.timeoutSeconds .Values.resolveTimeout) }}
 {{- end }}
 {{- $shutdown := include "tagpin.seconds" .Values.shutdownGracePeriod | float64 }}
-{{- if ge $shutdown (float64 .Values.terminationGracePeriodSeconds) }}
-{{- fail (printf "\n\nterminationGracePeriodSeconds (%v) must exceed shutdownGracePeriod (%s), or the kubelet kills the webhook before the admissions under way finish." .Values.terminationGracePeriodSeconds .Values.shutdownGracePeriod) }}
+{{- if ge (addf $shutdown (float64 .Values.preStopSleepSeconds)) (float64 .Values.terminationGracePeriodSeconds) }}
+{{- fail (printf "\n\nterminationGracePeriodSeconds (%v) must exceed preStopSleepSeconds (%v) plus shutdownGracePeriod (%s), or the kubelet kills the webhook before the admissions under way finish." .Values.terminationGracePeriodSeconds .Values.preStopSleepSeconds .Values.shutdownGracePeriod) }}
 {{- end }}
 {{- if and (eq .Values.store "bolt") (ne (int .Values.replicaCount) 1) }}
 {{- fail (printf "\n\nstore bolt keeps its data in one file on one volume: set replicaCount to 1 (it is %v), or use store: kubernetes for several replicas." .Values.replicaCount) }}
