@@ -17,7 +17,7 @@ type header struct {
 	Name     string
 	Typeflag byte
 	Mode     int64
-	Uid, Gid int
+	UID, GID int
 	Size     int64
 	ModTime  time.Time
 	Uname    string
@@ -53,7 +53,7 @@ func TestLayerTar(t *testing.T) {
 		{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mtime},
 		{Name: "etc/passwd", Typeflag: tar.TypeReg, Mode: 0o644, Size: 28, ModTime: mtime},
 		{Name: "home/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mtime},
-		{Name: "home/nonroot/", Typeflag: tar.TypeDir, Mode: 0o700, Uid: 65532, Gid: 65532, ModTime: mtime},
+		{Name: "home/nonroot/", Typeflag: tar.TypeDir, Mode: 0o700, UID: 65532, GID: 65532, ModTime: mtime},
 		{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777, ModTime: mtime},
 		{Name: "usr/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mtime},
 		{Name: "usr/local/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mtime},

@@ -219,7 +219,7 @@ func checkConfig(t *testing.T, img v1.Image, p v1.Platform, version, revision st
 type file struct {
 	Type     byte
 	Mode     int64
-	Uid, Gid int
+	UID, GID int
 }
 
 func checkFiles(t *testing.T, img v1.Image, p v1.Platform) {
