@@ -51,12 +51,14 @@ IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
 IMAGE_VERSION ?=
 IMAGE_INSECURE ?= 0
 
+image_flags = --go "$(GO)" --platform "$(IMAGE_PLATFORMS)" \
+	$(if $(IMAGE_REPO),--repo "$(IMAGE_REPO)") $(if $(IMAGE_LAYOUT),--layout "$(IMAGE_LAYOUT)") \
+	$(foreach t,$(IMAGE_TAGS),--tag "$(t)") $(if $(IMAGE_VERSION),--version "$(IMAGE_VERSION)") \
+	$(if $(filter 1,$(IMAGE_INSECURE)),--insecure)
+
 .PHONY: image
 image: ## build the linux/amd64+arm64 image without Docker, reproducibly; IMAGE_REPO=host/repo pushes, IMAGE_LAYOUT=dir (default bin/image) writes an OCI layout (hack/image)
-	$(GO) run ./hack/image --go "$(GO)" --platform "$(IMAGE_PLATFORMS)" \
-		$(if $(IMAGE_REPO),--repo "$(IMAGE_REPO)") $(if $(IMAGE_LAYOUT),--layout "$(IMAGE_LAYOUT)") \
-		$(foreach t,$(IMAGE_TAGS),--tag "$(t)") $(if $(IMAGE_VERSION),--version "$(IMAGE_VERSION)") \
-		$(if $(filter 1,$(IMAGE_INSECURE)),--insecure)
+	$(GO) run ./hack/image $(strip $(image_flags))
 
 .PHONY: test
 test: tools fmt-check vet lint check-generated controlplane ## install what is missing, then gofmt check, vet, lint, generated-file drift, all tests (-race on internal/)
