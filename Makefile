@@ -41,6 +41,28 @@ help: ## list the targets (the default)
 build: ## build bin/tagpin
 	$(GO) build -o bin/tagpin ./cmd/tagpin
 
+# make image: IMAGE_REPO pushes (e.g. 127.0.0.1:5000/tagpin), IMAGE_LAYOUT
+# writes an OCI image layout (bin/image when neither is set); both may be
+# set. The version (IMAGE_VERSION, default from git) is always a tag;
+# IMAGE_TAGS adds more (e.g. latest). IMAGE_INSECURE=1 pushes over plain
+# HTTP (loopback registries always are). SOURCE_DATE_EPOCH, when set,
+# replaces the commit time in the image's timestamps.
+IMAGE_REPO ?=
+IMAGE_LAYOUT ?= $(if $(IMAGE_REPO),,bin/image)
+IMAGE_TAGS ?=
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+IMAGE_VERSION ?=
+IMAGE_INSECURE ?= 0
+
+image_flags = --go "$(GO)" --platform "$(IMAGE_PLATFORMS)" \
+	$(if $(IMAGE_REPO),--repo "$(IMAGE_REPO)") $(if $(IMAGE_LAYOUT),--layout "$(IMAGE_LAYOUT)") \
+	$(foreach t,$(IMAGE_TAGS),--tag "$(t)") $(if $(IMAGE_VERSION),--version "$(IMAGE_VERSION)") \
+	$(if $(filter 1,$(IMAGE_INSECURE)),--insecure)
+
+.PHONY: image
+image: ## build the linux/amd64+arm64 image without Docker, reproducibly; IMAGE_REPO=host/repo pushes, IMAGE_LAYOUT=dir (default bin/image) writes an OCI layout (hack/image)
+	$(GO) run ./hack/image $(strip $(image_flags))
+
 .PHONY: test
 test: tools fmt-check vet lint check-generated controlplane ## install what is missing, then gofmt check, vet, lint, generated-file drift, all tests (-race on internal/)
 	@export KUBEBUILDER_ASSETS=$$(bash hack/controlplane.sh); \

@@ -72,7 +72,15 @@ as written.`,
 	return root
 }
 
+// stampedVersion is set at link time by the image build (hack/image):
+// -ldflags=-X=github.com/tagpin/tagpin/internal/cli.stampedVersion=VERSION.
+// It is never assigned at run time.
+var stampedVersion string
+
 func version() string {
+	if stampedVersion != "" {
+		return stampedVersion
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return bi.Main.Version
 	}
