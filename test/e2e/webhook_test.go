@@ -425,7 +425,7 @@ func (s *suite) testImageVolume(t *testing.T) {
 		t.Errorf("init container: %s", got)
 	}
 	if v := p.Spec.Volumes[0].Image; v == nil || v.Reference != s.ref("models:7@"+data.String()) {
-		t.Errorf("image volume: %+v, want %s (is the ImageVolume feature gate on?)", v, s.ref("models:7@"+data.String()))
+		t.Errorf("image volume: %+v, want %s (image volumes need Kubernetes 1.35 or later)", v, s.ref("models:7@"+data.String()))
 	}
 }
 
