@@ -35,7 +35,8 @@ TESTFLAGS ?= -timeout=30m
 help: ## list the targets (the default)
 	@echo "Targets:"
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_.-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
-	@echo "Tools are cached in $(CACHE) (TAGPIN_CACHE overrides it); RACE=0 skips the race detector."
+	@echo "Tools are cached in $(CACHE) (TAGPIN_CACHE overrides it); RACE=0 skips the race detector;"
+	@echo "K8S_VERSION=1.35 runs the tests on Kubernetes 1.35 instead of 1.37."
 
 .PHONY: build
 build: ## build bin/tagpin
@@ -78,7 +79,7 @@ test: tools fmt-check vet lint check-generated controlplane ## install what is m
 	fi
 
 .PHONY: controlplane
-controlplane: ## build etcd, kube-apiserver and kube-controller-manager v1.34 into the cache, once (hack/controlplane.sh)
+controlplane: ## build etcd, kube-apiserver and kube-controller-manager 1.37 (K8S_VERSION=1.35: 1.35) into the cache, once (hack/controlplane.sh)
 	@bash hack/controlplane.sh >/dev/null
 
 .PHONY: tools

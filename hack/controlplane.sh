@@ -5,11 +5,13 @@
 #
 #	export KUBEBUILDER_ASSETS=$(bash hack/controlplane.sh)
 #
-# Versions come from hack/controlplane/go.mod (Kubernetes) and
-# hack/controlplane/etcd/go.mod (etcd); the builds use those files and their
-# go.sum as committed (-mod=readonly), never rewriting them. Binaries are cached
-# under $TAGPIN_CACHE/controlplane/k8s-<version>-etcd-<version>/ and written
-# under a temporary name first, so an interrupted build leaves no half binary.
+# K8S_VERSION picks the Kubernetes minor release: 1.37 (the default) or 1.35,
+# one module directory each, hack/controlplane/k8s-$K8S_VERSION/. The exact
+# versions come from its go.mod (Kubernetes) and etcd/go.mod (etcd); the builds
+# use those files and their go.sum as committed (-mod=readonly), never rewriting
+# them. Binaries are cached under
+# $TAGPIN_CACHE/controlplane/k8s-<version>-etcd-<version>/ and written under a
+# temporary name first, so an interrupted build leaves no half binary.
 #
 # With --built, it builds nothing: it prints the directory and fails when the
 # binaries are not all there (the Go test harness, internal/controlplanetest,
@@ -20,8 +22,15 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=hack/lib.sh
 . "$ROOT/hack/lib.sh" # sets CACHE
 
-K8S_MOD="$ROOT/hack/controlplane"
-ETCD_MOD="$ROOT/hack/controlplane/etcd"
+# The default Kubernetes minor release; keep in step with docs/development.md.
+K8S_MINOR_RELEASE=${K8S_VERSION:-1.37}
+K8S_MOD="$ROOT/hack/controlplane/k8s-$K8S_MINOR_RELEASE"
+ETCD_MOD="$K8S_MOD/etcd"
+if [ ! -f "$K8S_MOD/go.mod" ] || [ ! -f "$ETCD_MOD/go.mod" ]; then
+	echo "controlplane: K8S_VERSION=$K8S_MINOR_RELEASE is not supported; the versions are:" \
+		"$(cd "$ROOT/hack/controlplane" && ls -d k8s-* | sed 's/^k8s-//' | tr '\n' ' ')" >&2
+	exit 1
+fi
 
 # modver DIR MODULE prints the version of MODULE required by DIR/go.mod.
 modver() {
@@ -31,14 +40,18 @@ modver() {
 	echo "$v"
 }
 
-K8S_VERSION=$(modver "$K8S_MOD" k8s.io/kubernetes)     # e.g. v1.34.4
-ETCD_VERSION=$(modver "$ETCD_MOD" go.etcd.io/etcd/server/v3) # e.g. v3.6.16
-K8S_MAJOR=${K8S_VERSION#v}
+K8S_GIT_VERSION=$(modver "$K8S_MOD" k8s.io/kubernetes)         # e.g. v1.37.2
+ETCD_VERSION=$(modver "$ETCD_MOD" go.etcd.io/etcd/server/v3) # e.g. v3.7.0
+K8S_MAJOR=${K8S_GIT_VERSION#v}
 K8S_MAJOR=${K8S_MAJOR%%.*}
-K8S_MINOR=${K8S_VERSION#v*.}
+K8S_MINOR=${K8S_GIT_VERSION#v*.}
 K8S_MINOR=${K8S_MINOR%%.*}
+if [ "$K8S_MAJOR.$K8S_MINOR" != "$K8S_MINOR_RELEASE" ]; then
+	echo "controlplane: $K8S_MOD/go.mod requires k8s.io/kubernetes $K8S_GIT_VERSION, not $K8S_MINOR_RELEASE" >&2
+	exit 1
+fi
 
-DIR="$CACHE/controlplane/k8s-${K8S_VERSION#v}-etcd-${ETCD_VERSION#v}"
+DIR="$CACHE/controlplane/k8s-${K8S_GIT_VERSION#v}-etcd-${ETCD_VERSION#v}"
 
 have_all() {
 	local b
@@ -70,7 +83,7 @@ if ! have_all; then
 
 	k8s_ldflags="-s -w"
 	for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-		k8s_ldflags+=" -X $pkg.gitVersion=$K8S_VERSION"
+		k8s_ldflags+=" -X $pkg.gitVersion=$K8S_GIT_VERSION"
 		k8s_ldflags+=" -X $pkg.gitMajor=$K8S_MAJOR -X $pkg.gitMinor=$K8S_MINOR"
 	done
 
@@ -85,8 +98,8 @@ if ! have_all; then
 	}
 
 	build etcd "$ETCD_VERSION" "1 min" "$ETCD_MOD" go.etcd.io/etcd/server/v3 "-s -w"
-	build kube-apiserver "$K8S_VERSION" "4 min" "$K8S_MOD" k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
-	build kube-controller-manager "$K8S_VERSION" "2 min" "$K8S_MOD" \
+	build kube-apiserver "$K8S_GIT_VERSION" "4 min" "$K8S_MOD" k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
+	build kube-controller-manager "$K8S_GIT_VERSION" "2 min" "$K8S_MOD" \
 		k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_ldflags"
 fi
 

@@ -47,7 +47,7 @@ func WithControllerManager(out io.Writer, controllers ...string) Option {
 }
 
 // WithAPIServerFlag adds --name=value to kube-apiserver's flags (e.g.
-// feature-gates, ImageVolume=true).
+// feature-gates, SomeGate=true).
 func WithAPIServerFlag(name, value string) Option {
 	return func(o *options) { o.apiServerFlags = append(o.apiServerFlags, [2]string{name, value}) }
 }

@@ -91,8 +91,11 @@ func (k PullSecretKeychain) Resolve(r authn.Resource) (authn.Authenticator, erro
 }
 
 // matchRegistry reports whether a pull secret's key matches r, the way
-// the kubelet matches them: same host and port (globs allowed), and the
-// key's path, if any, a prefix of the repository.
+// the kubelet matches them: same host and port (globs allowed), Docker
+// Hub's names taken as one, and the key's path, if any, a prefix of the
+// repository. Unlike the kubelet, which compares the path as a string,
+// the prefix is of whole path segments: registry.example/team does not
+// cover registry.example/teamx.
 func matchRegistry(pattern string, r authn.Resource) bool {
 	host, prefix, _ := strings.Cut(pattern, "/")
 	if !matchHost(host, normalizeHost(r.RegistryStr())) {

@@ -74,7 +74,9 @@ func run(m *testing.M) int {
 		shared = c
 		return err
 	},
-		controlplanetest.WithAPIServerFlag("feature-gates", "ImageVolume=true"),
+		// No feature gates: image volumes (spec.volumes[].image) are on by
+		// default from Kubernetes 1.35 (beta) and GA, locked on, from 1.36.
+
 		// Deployments → ReplicaSets → Pods, Jobs, StatefulSets, garbage
 		// collection and default service accounts. No kubelet: pods stay
 		// Pending, which is all admission needs.

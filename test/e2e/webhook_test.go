@@ -424,8 +424,13 @@ func (s *suite) testImageVolume(t *testing.T) {
 	if got := p.Spec.InitContainers[0].Image; got != s.ref("setup:1@"+setup.String()) {
 		t.Errorf("init container: %s", got)
 	}
-	if v := p.Spec.Volumes[0].Image; v == nil || v.Reference != s.ref("models:7@"+data.String()) {
-		t.Errorf("image volume: %+v, want %s (is the ImageVolume feature gate on?)", v, s.ref("models:7@"+data.String()))
+	// An API server without image volumes drops them, so there may be none.
+	var v *corev1.ImageVolumeSource
+	if len(p.Spec.Volumes) == 1 {
+		v = p.Spec.Volumes[0].Image
+	}
+	if v == nil || v.Reference != s.ref("models:7@"+data.String()) {
+		t.Errorf("image volume: %+v in %+v, want %s (image volumes need Kubernetes 1.35 or later)", v, p.Spec.Volumes, s.ref("models:7@"+data.String()))
 	}
 }
 
