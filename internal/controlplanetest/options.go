@@ -46,8 +46,9 @@ func WithControllerManager(out io.Writer, controllers ...string) Option {
 	}
 }
 
+
 // WithAPIServerFlag adds --name=value to kube-apiserver's flags (e.g.
-// feature-gates, SomeGate=true).
+// "feature-gates", "SomeFeature=true" for a feature that is off by default).
 func WithAPIServerFlag(name, value string) Option {
 	return func(o *options) { o.apiServerFlags = append(o.apiServerFlags, [2]string{name, value}) }
 }
