@@ -46,7 +46,6 @@ func WithControllerManager(out io.Writer, controllers ...string) Option {
 	}
 }
 
-
 // WithAPIServerFlag adds --name=value to kube-apiserver's flags (e.g.
 // "feature-gates", "SomeFeature=true" for a feature that is off by default).
 func WithAPIServerFlag(name, value string) Option {
