@@ -106,6 +106,8 @@ func TestResolveCommand(t *testing.T) {
 			{"resolve", "--mirror", "docker.io", "x"},
 			{"resolve", "-o", "yaml", "x"},
 			{"resolve", "--username", "me", "--password-stdin", "x"},
+			{"webhook", "--port=-1"}, // controller-runtime would serve nothing and look ready
+			{"webhook", "--port=70000"},
 		} {
 			_, errOut, code := tagpin(t, "secret\n", args...)
 			if code != 1 || !strings.HasPrefix(errOut, "Error: ") {

@@ -147,6 +147,9 @@ still serves, with the bolt store, the mounted docker config
 
 func (f *webhookFlags) config() (webhook.Config, error) {
 	cfg := webhook.DefaultConfig()
+	if f.port < 1 || f.port > 65535 {
+		return cfg, fmt.Errorf("--port %d: use a TCP port, 1 to 65535", f.port)
+	}
 	cfg.Mode = webhook.Mode(f.mode)
 	cfg.PinScope = webhook.PinScope(f.pinScope)
 	cfg.ResolveTags = f.resolveTags
@@ -489,7 +492,13 @@ func (f *webhookFlags) serve(runCtx, shutdown context.Context, endLife func(), g
 	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
 		Host: f.host, Port: f.port, CertDir: f.certDir, CertName: f.certName, KeyName: f.keyName,
 	})
-	srv.Register("/mutate", &ctrlwebhook.Admission{Handler: h})
+	srv.Register("/mutate", &ctrlwebhook.Admission{
+		Handler: h,
+		// The server's requests share the context that stops it: keep
+		// admissions in flight going through the shutdown (the
+		// handler's --resolve-timeout still bounds them).
+		WithContextFunc: func(ctx context.Context, _ *http.Request) context.Context { return context.WithoutCancel(ctx) },
+	})
 	var stopping atomic.Bool
 	srvCtx, stopServing := context.WithCancel(context.WithoutCancel(shutdown))
 	context.AfterFunc(shutdown, func() {
