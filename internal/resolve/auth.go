@@ -278,7 +278,7 @@ type credLookup struct {
 
 func (r *Resolver) lookup(ctx context.Context, h *host, l *credLookup) {
 	defer close(l.done)
-	l.cred, l.err = r.keychainCredential(ctx, h, r.opts.keychain)
+	l.cred, l.err = r.keychainCredential(ctx, h, "", r.opts.keychain)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.lookup = nil
@@ -287,13 +287,21 @@ func (r *Resolver) lookup(ctx context.Context, h *host, l *credLookup) {
 	}
 }
 
-// keychainCredential asks kc for h's credential.
-func (r *Resolver) keychainCredential(ctx context.Context, h *host, kc authn.Keychain) (*credential, error) {
-	reg, err := name.NewRegistry(h.name, name.WeakValidation)
+// keychainCredential asks kc for h's credential: for the repository
+// path of h when path is set (pull secrets may be keyed by
+// registry/path, as the kubelet matches them), else for the registry.
+func (r *Resolver) keychainCredential(ctx context.Context, h *host, path string, kc authn.Keychain) (*credential, error) {
+	var res authn.Resource
+	var err error
+	if path != "" {
+		res, err = name.NewRepository(h.name+"/"+path, name.WeakValidation)
+	} else {
+		res, err = name.NewRegistry(h.name, name.WeakValidation)
+	}
 	if err != nil {
 		return nil, err
 	}
-	auth, err := authn.Resolve(ctx, kc, reg)
+	auth, err := authn.Resolve(ctx, kc, res)
 	if err != nil {
 		return nil, &credentialError{registry: h.name, err: err}
 	}
@@ -304,10 +312,10 @@ func (r *Resolver) keychainCredential(ctx context.Context, h *host, kc authn.Key
 	return c, nil
 }
 
-// callCredential returns the credential kc has for host h, or nil when
-// kc is nil or has none. Like the resolver's own keychain, kc is waited
-// for no longer than ctx allows.
-func (r *Resolver) callCredential(ctx context.Context, h *host, kc authn.Keychain) (*credential, error) {
+// callCredential returns the credential kc has for repository path on
+// host h, or nil when kc is nil or has none. Like the resolver's own
+// keychain, kc is waited for no longer than ctx allows.
+func (r *Resolver) callCredential(ctx context.Context, h *host, path string, kc authn.Keychain) (*credential, error) {
 	if kc == nil {
 		return nil, nil
 	}
@@ -317,7 +325,7 @@ func (r *Resolver) callCredential(ctx context.Context, h *host, kc authn.Keychai
 	}
 	ch := make(chan answer, 1)
 	go func() {
-		c, err := r.keychainCredential(ctx, h, kc)
+		c, err := r.keychainCredential(ctx, h, path, kc)
 		ch <- answer{c, err}
 	}()
 	var a answer
@@ -344,7 +352,7 @@ func (r *Resolver) callCredential(ctx context.Context, h *host, kc authn.Keychai
 // may be resolved through (its own or a mirror).
 func (r *Resolver) HasCredential(ctx context.Context, ref imageref.Reference, kc authn.Keychain) (bool, error) {
 	for _, name := range append(append([]string(nil), r.opts.mirrors[ref.Domain]...), registryHost(ref.Domain)) {
-		c, err := r.callCredential(ctx, r.host(name), kc)
+		c, err := r.callCredential(ctx, r.host(name), ref.Path, kc)
 		if err != nil {
 			return false, err
 		}

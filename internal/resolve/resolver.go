@@ -149,7 +149,7 @@ func (r *Resolver) resolveAt(ctx context.Context, h *host, ref imageref.Referenc
 		attempts = 1 // a probe of a failing registry answers fast
 	}
 	defer func() { h.health.settle(probe, errors.Is(ctx.Err(), context.Canceled), err) }()
-	cred, err := r.callCredential(ctx, h, kc)
+	cred, err := r.callCredential(ctx, h, ref.Path, kc)
 	if err == nil && cred == nil {
 		cred, err = r.credential(ctx, h)
 	}

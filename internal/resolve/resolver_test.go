@@ -567,6 +567,42 @@ func TestResolveWithCallKeychain(t *testing.T) {
 	}
 }
 
+// repoKeychain answers only for the repositories it holds, by their
+// full name, like pull secrets keyed by registry/path.
+type repoKeychain map[string]authn.Authenticator
+
+func (k repoKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	if a, ok := k[r.String()]; ok {
+		return a, nil
+	}
+	return authn.Anonymous, nil
+}
+
+// A pull secret keyed by registry/path gives its credential to the
+// images under that path, and only to them.
+func TestCallKeychainIsAskedForTheRepository(t *testing.T) {
+	t.Parallel()
+	reg := registrytest.New(t, registrytest.WithTokenAuth("alice", "secret"))
+	d := reg.PushImage(t, "team/app:1.0")
+	reg.PushImage(t, "other/app:1.0")
+	r := newResolver(reg)
+	kc := repoKeychain{reg.Addr() + "/team/app": &authn.Basic{Username: "alice", Password: "secret"}}
+
+	res, err := r.ResolveWith(t.Context(), mustParse(t, reg.Ref("team/app:1.0")), kc)
+	if err != nil || res.Digest != d || !res.Credentialed {
+		t.Errorf("team/app with a secret for it: %+v, %v; want %s, Credentialed", res, err, d)
+	}
+	if _, err := r.ResolveWith(t.Context(), mustParse(t, reg.Ref("other/app:1.0")), kc); !errors.Is(err, resolve.ErrUnauthorized) {
+		t.Errorf("other/app with a secret for team/app: err = %v, want unauthorized", err)
+	}
+	for image, want := range map[string]bool{"team/app:1.0": true, "other/app:1.0": false} {
+		got, err := r.HasCredential(t.Context(), mustParse(t, reg.Ref(image)), kc)
+		if err != nil || got != want {
+			t.Errorf("HasCredential(%s) = %v, %v; want %v", image, got, err, want)
+		}
+	}
+}
+
 func TestDownRegistryFailsFastWhileAProbeIsInFlight(t *testing.T) {
 	t.Parallel()
 	reg := registrytest.New(t)
