@@ -39,6 +39,14 @@ manifests, Compose files, GitHub Actions container:, services: and
 uses: docker://), in FROM lines of Dockerfiles and Containerfiles, and
 existing name:tag@sha256:… pins in any text file.
 
+Directories are walked whole, testdata included, except .git,
+node_modules and vendor, the paths --exclude names and those named by
+a .tagpinignore file at the root of the walked directory (gitignore
+syntax: a name matches at any depth, a leading or inner / anchors to
+the directory, a trailing / matches directories only, ** spans
+directories, ! re-includes). A file named on the command line is always
+pinned.
+
 By default missing pins are added and stale ones (the tag moved) are
 reported; --update refreshes them too. --check changes nothing and exits
 with status 2 when any reference is unpinned or stale. Templated values
@@ -130,6 +138,7 @@ failed (including an internal error; the other files are still done),
 	cmd.Flags().IntVar(&concurrency, "concurrency", 8, "references resolved in parallel")
 	cmd.Flags().BoolVar(&opts.BreakHardlinks, "break-hardlinks", false, "also rewrite files with more than one hard link (the other links keep the old content)")
 	cmd.Flags().BoolVar(&opts.FollowSymlinks, "follow-symlinks", false, "also pin the files that symbolic links in a directory point at outside it")
+	cmd.Flags().StringArrayVar(&opts.Exclude, "exclude", nil, "leave out the paths under a walked directory that match this pattern (gitignore syntax, relative to the directory; repeatable); the directory's .tagpinignore adds its own")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text (on stderr) or json (on stdout)")
 	return cmd
 }

@@ -49,6 +49,11 @@ type Options struct {
 	// their target). Without it such links are reported as skipped
 	// (ProblemSymlinkOutside).
 	FollowSymlinks bool
+	// Exclude holds patterns in gitignore syntax of the paths to leave
+	// out of walked directories, relative to each walked directory; a
+	// walked directory's IgnoreFile adds its own after them. Files named
+	// in the paths of Run are never left out.
+	Exclude []string
 }
 
 const defaultConcurrency = 8
@@ -138,8 +143,12 @@ func Run(ctx context.Context, paths []string, resolve ResolveFunc, opts Options)
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = defaultConcurrency
 	}
+	exclude, err := parseIgnore("", opts.Exclude)
+	if err != nil {
+		return nil, err
+	}
 	r := &run{
-		opts: opts, resolve: resolve, progress: progress{w: opts.Progress},
+		opts: opts, resolve: resolve, progress: progress{w: opts.Progress}, exclude: exclude,
 		seen: map[string]bool{}, refs: map[string]imageref.Reference{}, parsed: map[string]imageref.Reference{},
 	}
 	defer r.progress.clear()
@@ -181,6 +190,8 @@ type run struct {
 	// parser parses the texts scans find, remembering them.
 	parser refParser
 	items  []Item
+	// exclude are Options.Exclude, parsed.
+	exclude ignoreList
 }
 
 // scannedFile is what pass 1 keeps of a file: enough to tell whether it

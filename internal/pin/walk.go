@@ -46,11 +46,18 @@ func (r *run) scanAll(ctx context.Context, paths []string) error {
 // walk scans the files under dir. Symbolic links to files inside dir
 // are scanned (and later written at their target); links to files
 // outside it are reported as skipped unless FollowSymlinks; links to
-// directories are not followed, except dir itself.
+// directories are not followed, except dir itself. Paths the exclusion
+// patterns name are left out; when dir's IgnoreFile cannot be read or
+// parsed, nothing under dir is touched.
 func (r *run) walk(ctx context.Context, dir string) error {
 	root := dir
 	if target, err := filepath.EvalSymlinks(dir); err == nil && target != filepath.Clean(dir) {
 		root = target // walk the target, report paths under dir
+	}
+	exclude, err := r.exclusions(root)
+	if err != nil {
+		r.fail(filepath.Join(dir, IgnoreFile), 0, "", fmt.Sprintf("%v; fix it: nothing under %s was pinned", err, dir))
+		return nil
 	}
 	return filepath.WalkDir(root, func(walked string, d fs.DirEntry, err error) error {
 		if ctxErr := ctx.Err(); ctxErr != nil {
@@ -66,6 +73,12 @@ func (r *run) walk(ctx context.Context, dir string) error {
 		}
 		if err != nil {
 			r.fail(path, 0, "", fmt.Sprintf("%v; check the permissions of the directory", err))
+			return nil
+		}
+		if rel, relErr := filepath.Rel(root, walked); relErr == nil && rel != "." && exclude.excluded(filepath.ToSlash(rel), d.IsDir()) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
 			return nil
 		}
 		switch {
