@@ -6,6 +6,7 @@
 #   TAGPIN_MODE     check or update
 #   TAGPIN_PATHS    paths, separated by spaces or new lines
 #   TAGPIN_ARGS     more arguments of tagpin pin, separated by spaces
+#   TAGPIN_EXCLUDE  --exclude patterns, one per line
 #   TAGPIN_REPORT   where the JSON report is written
 # and GitHub's GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files.
 set -euo pipefail
@@ -22,6 +23,9 @@ esac
 read -r -d '' -a paths <<<"${TAGPIN_PATHS:-.}" || true
 [ ${#paths[@]} -gt 0 ] || paths=(.)
 read -r -d '' -a extra <<<"${TAGPIN_ARGS:-}" || true
+while IFS= read -r pattern; do
+	[ -z "$pattern" ] || extra+=(--exclude "$pattern")
+done <<<"${TAGPIN_EXCLUDE:-}"
 report=${TAGPIN_REPORT:?TAGPIN_REPORT is not set}
 mkdir -p "$(dirname "$report")"
 

@@ -137,13 +137,17 @@ func TestActionCheckThenUpdate(t *testing.T) {
 	manifest := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\nspec:\n  containers:\n    - name: app\n      image: " + reg.Ref("team/app:1.0") + "\n"
 	write(t, filepath.Join(dir, "deploy", "pod.yaml"), manifest)
 	write(t, filepath.Join(dir, "Dockerfile"), "FROM "+reg.Ref("team/base:1")+"@"+oldBase.String()+"\nRUN true\n")
+	fixture := "image: " + reg.Ref("team/app:1.0") + "\n"
+	write(t, filepath.Join(dir, "deploy", "testdata", "fixture.yaml"), fixture)
+	write(t, filepath.Join(dir, "deploy", "generated", "pod.yaml"), fixture)
 	newBase := reg.PushImage(t, "team/base:1") // the tag moves
 	if newBase == oldBase {
 		t.Fatal("the registry gave the moved tag the same digest")
 	}
 	env := map[string]string{
-		"TAGPIN_PATHS": "deploy\nDockerfile",
-		"TAGPIN_ARGS":  "--allow-registry " + reg.Addr() + " --insecure-registry " + reg.Addr(),
+		"TAGPIN_PATHS":   "deploy\nDockerfile",
+		"TAGPIN_ARGS":    "--allow-registry " + reg.Addr() + " --insecure-registry " + reg.Addr(),
+		"TAGPIN_EXCLUDE": "testdata/\n\ngenerated/*.yaml\n",
 	}
 
 	t.Run("check finds drift", func(t *testing.T) {
@@ -193,6 +197,11 @@ func TestActionCheckThenUpdate(t *testing.T) {
 		}
 		if got, want := read(t, filepath.Join(dir, "deploy", "pod.yaml")), strings.Replace(manifest, reg.Ref("team/app:1.0"), reg.Ref("team/app:1.0")+"@"+app.String(), 1); got != want {
 			t.Errorf("pod.yaml = %q, want %q", got, want)
+		}
+		for _, name := range []string{"testdata/fixture.yaml", "generated/pod.yaml"} {
+			if got := read(t, filepath.Join(dir, "deploy", name)); got != fixture {
+				t.Errorf("excluded deploy/%s was changed: %q", name, got)
+			}
 		}
 		if _, err := os.Stat(s.outputs["report"]); err != nil {
 			t.Errorf("the report output does not name a file: %v", err)
@@ -306,7 +315,7 @@ func TestActionMetadata(t *testing.T) {
 			t.Errorf("output %s: the script never writes it", name)
 		}
 	}
-	for _, input := range []string{"mode", "paths", "args", "working-directory"} {
+	for _, input := range []string{"mode", "paths", "exclude", "args", "working-directory"} {
 		if _, ok := action.Inputs[input]; !ok {
 			t.Errorf("action.yml has no input %s", input)
 		}
