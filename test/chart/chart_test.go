@@ -385,7 +385,7 @@ func TestValueSets(t *testing.T) {
 			if want := "ghcr.io/tagpin/tagpin:v0.1.0@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"; c.Image != want {
 				t.Errorf("image %q, want %q", c.Image, want)
 			}
-			wantEnv := []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: "/etc/tagpin/docker"}, {Name: "HTTPS_PROXY", Value: "http://proxy.internal:3128"}}
+			wantEnv := []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: "/etc/tagpin/docker"}, {Name: "GOMEMLIMIT", Value: "400MiB"}}
 			if diff := cmp.Diff(wantEnv, c.Env); diff != "" {
 				t.Errorf("env (-want +got):\n%s", diff)
 			}
@@ -557,6 +557,7 @@ func TestBadValues(t *testing.T) {
 		{"resolve timeout not a duration", "resolveTimeout: 2 seconds\n", []string{"resolveTimeout"}},
 		{"zero resolve timeout", "resolveTimeout: 0s\n", []string{"resolveTimeout \"0s\": must be more than 0"}},
 		{"grace period shorter than the shutdown", "terminationGracePeriodSeconds: 10\n", []string{"terminationGracePeriodSeconds (10) must exceed preStopSleepSeconds (5) plus shutdownGracePeriod (15s)"}},
+		{"self-managed certificates without leader election", "leaderElection:\n  enabled: false\n", []string{"leaderElection.enabled: true", "2 replicas"}},
 		{"secret mode without a secret", "certificates:\n  mode: secret\n", []string{"secretName"}},
 		{"misspelt value", "replicas: 3\n", []string{"replicas"}},
 		{"misspelt nested value", "webhook:\n  timeout: 5\n", []string{"timeout"}},

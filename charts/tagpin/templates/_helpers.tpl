@@ -109,6 +109,9 @@ between values. Included by the Deployment, so every render runs them.
 {{- if and (eq .Values.store "bolt") (ne (int .Values.replicaCount) 1) }}
 {{- fail (printf "\n\nstore bolt keeps its data in one file on one volume: set replicaCount to 1 (it is %v), or use store: kubernetes for several replicas." .Values.replicaCount) }}
 {{- end }}
+{{- if and (eq .Values.certificates.mode "self-managed") (not .Values.leaderElection.enabled) (gt (int .Values.replicaCount) 1) }}
+{{- fail (printf "\n\ncertificates.mode self-managed with %v replicas needs leaderElection.enabled: true, so that one replica at a time writes the certificate Secret and the webhook configuration's caBundle." .Values.replicaCount) }}
+{{- end }}
 {{- if eq .Values.certificates.mode "secret" }}
 {{- if not .Values.certificates.secretName }}
 {{- fail "\n\ncertificates.mode secret: set certificates.secretName to the Secret (type kubernetes.io/tls, in the release namespace) holding the serving certificate." }}
