@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
@@ -80,14 +81,16 @@ failed (including an internal error; the other files are still done),
   helm template app ./chart | tagpin pin - | kubectl apply -f -`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
+			switch output {
+			case "", "text", "json", "markdown":
+			default:
+				return fmt.Errorf("unknown output format %q: use text, json or markdown", output)
 			}
 			if slices.Contains(args, "-") && reg.passwordStdin {
 				return fmt.Errorf("--password-stdin cannot be used when pinning stdin (-); use a docker config file (DOCKER_CONFIG) instead")
 			}
-			if slices.Contains(args, "-") && output == "json" {
-				return fmt.Errorf("-o json cannot be used when pinning stdin (-): stdout carries the pinned text")
+			if slices.Contains(args, "-") && (output == "json" || output == "markdown") {
+				return fmt.Errorf("-o %s cannot be used when pinning stdin (-): stdout carries the pinned text", output)
 			}
 			if opts.Check && diff {
 				return fmt.Errorf("--check and --diff do not go together: --check reports, --diff shows the changes")
@@ -106,7 +109,7 @@ failed (including an internal error; the other files are still done),
 			if diff {
 				opts.Diff = stdio.Out
 			}
-			if isTerminal(stdio.Err) && output != "json" {
+			if isTerminal(stdio.Err) && output == "text" {
 				opts.Progress = stdio.Err
 			}
 			report, err := pin.Run(cmd.Context(), args, resolveFunc(tr, &warnOnce{w: stdio.Err}), opts)
@@ -114,11 +117,16 @@ failed (including an internal error; the other files are still done),
 				return err
 			}
 			addHints(report)
-			if output == "json" {
+			switch output {
+			case "json":
 				if err := writeReportJSON(stdio.Out, report); err != nil {
 					return err
 				}
-			} else {
+			case "markdown":
+				if err := writeReportMarkdown(stdio.Out, report, opts.Check, storeMovedAt(cmd.Context(), tr), time.Now()); err != nil {
+					return err
+				}
+			default:
 				printReport(stdio.Err, report)
 			}
 			switch {
@@ -139,7 +147,7 @@ failed (including an internal error; the other files are still done),
 	cmd.Flags().BoolVar(&opts.BreakHardlinks, "break-hardlinks", false, "also rewrite files with more than one hard link (the other links keep the old content)")
 	cmd.Flags().BoolVar(&opts.FollowSymlinks, "follow-symlinks", false, "also pin the files that symbolic links in a directory point at outside it")
 	cmd.Flags().StringArrayVar(&opts.Exclude, "exclude", nil, "leave out the paths under a walked directory that match this pattern (gitignore syntax, relative to the directory; repeatable); the directory's .tagpinignore adds its own")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text (on stderr) or json (on stdout)")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text (on stderr), json (on stdout) or markdown (on stdout: a table of the pins added and refreshed, with old and new digests and when the tag moved, for a pull request)")
 	return cmd
 }
 

@@ -133,6 +133,20 @@ func (t *Tracker) Resolve(ctx context.Context, q Query) (*Result, error) {
 	return out, nil
 }
 
+// Known returns what the store knows of ref's tag in scope: its
+// history, newest first. It returns nil and no error when there is no
+// store or the store does not know the tag.
+func (t *Tracker) Known(ctx context.Context, ref imageref.Reference, scope store.Scope) (*store.Tag, error) {
+	if t.store == nil || !ref.HasTag() {
+		return nil, nil
+	}
+	tag, err := t.store.Tag(ctx, Key(ref, scope))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return tag, err
+}
+
 // StoreError is a store failure met while resolving: the resolution
 // went on without the store (no fallback), and the error wraps it.
 type StoreError struct {
