@@ -34,6 +34,10 @@ type Options struct {
 	// diff mode only the diff is written, to Diff.
 	Stdout io.Writer
 	Stdin  io.Reader
+	// StdinName is the file name whose rules scan Stdin (e.g.
+	// "resources.yaml": only YAML's); empty means every rule, YAML's
+	// and Dockerfiles'. Items still name the file "-".
+	StdinName string
 	// Concurrency bounds parallel resolutions; 0 means 8.
 	Concurrency int
 	// Progress, when not nil (a terminal), receives short
@@ -192,6 +196,14 @@ type run struct {
 	items  []Item
 	// exclude are Options.Exclude, parsed.
 	exclude ignoreList
+}
+
+// scanName is the name whose rules scan the file at path.
+func (r *run) scanName(path string) string {
+	if path == "-" && r.opts.StdinName != "" {
+		return r.opts.StdinName
+	}
+	return path
 }
 
 // scannedFile is what pass 1 keeps of a file: enough to tell whether it

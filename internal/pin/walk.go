@@ -217,7 +217,7 @@ func (r *run) scanStdin() {
 		return
 	}
 	r.scanned++
-	spans, err := r.scanSafely("-", content)
+	spans, err := r.scanSafely(r.scanName("-"), content)
 	if err != nil {
 		r.items = append(r.items, Item{File: "-", Action: actionFailed, Message: err.Error(), Problem: ProblemInternal})
 		return
