@@ -48,6 +48,11 @@ the directory, a trailing / matches directories only, ** spans
 directories, ! re-includes). A file named on the command line is always
 pinned.
 
+An untagged name means :latest and is written so: nginx becomes
+nginx:latest@sha256:…, which says which tag the pin came from, so that
+--update can refresh it and people can read it (nginx@sha256:… would
+freeze it for good).
+
 By default missing pins are added and stale ones (the tag moved) are
 reported; --update refreshes them too. --check changes nothing and exits
 with status 2 when any reference is unpinned or stale. Templated values
