@@ -42,6 +42,16 @@ type DistributionOptions struct {
 	// Users are the htpasswd users, name to password. Empty means no
 	// authentication.
 	Users map[string]string
+	// Notifications are endpoints the server sends its events to (pushes,
+	// pulls, deletes), as configured under notifications.endpoints.
+	Notifications []NotificationEndpoint
+}
+
+// NotificationEndpoint is an endpoint of the server's notifications.
+type NotificationEndpoint struct {
+	URL string
+	// Headers are sent with every request (e.g. Authorization).
+	Headers map[string]string
 }
 
 // Distribution is the real CNCF Distribution server (Debian's
@@ -54,6 +64,7 @@ type Distribution struct {
 	addr   string
 	secret string
 	users  bool
+	notify []NotificationEndpoint
 	log    *lockedBuffer
 
 	mu   sync.Mutex
@@ -80,6 +91,7 @@ func StartDistribution(t testing.TB, opts DistributionOptions) *Distribution {
 		dir:    t.TempDir(),
 		secret: randomHex(t),
 		users:  len(opts.Users) > 0,
+		notify: opts.Notifications,
 		log:    &lockedBuffer{},
 	}
 	if d.users {
@@ -261,6 +273,20 @@ health:
     realm: %s
     path: %s
 `, q("registrytest"), q(filepath.Join(d.dir, "htpasswd")))
+	}
+	if len(d.notify) > 0 {
+		// Delivered one event at a time, retried quickly: tests wait for
+		// them with a deadline.
+		b.WriteString("notifications:\n  endpoints:\n")
+		for i, e := range d.notify {
+			fmt.Fprintf(&b, "    - name: %s\n      url: %s\n      timeout: 2s\n      threshold: 1\n      backoff: 100ms\n", q(fmt.Sprintf("endpoint-%d", i)), q(e.URL))
+			if len(e.Headers) > 0 {
+				b.WriteString("      headers:\n")
+				for _, k := range slices.Sorted(maps.Keys(e.Headers)) {
+					fmt.Fprintf(&b, "        %s: [%s]\n", q(k), q(e.Headers[k]))
+				}
+			}
+		}
 	}
 	return b.Bytes()
 }
