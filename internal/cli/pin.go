@@ -36,8 +36,12 @@ writes the result to stdout.
 
 It finds references in image: keys of YAML and JSON files (Kubernetes
 manifests, Compose files, GitHub Actions container:, services: and
-uses: docker://), in FROM lines of Dockerfiles and Containerfiles, and
-existing name:tag@sha256:… pins in any text file.
+uses: docker://), in FROM lines of Dockerfiles and Containerfiles, in
+the images: entries of kustomization.yaml files, and existing
+name:tag@sha256:… pins in any text file. A kustomize images entry with
+newTag is pinned by adding (or refreshing) a digest: key after newTag,
+keeping newTag; an entry without newTag is skipped, since its tag comes
+from the resources it matches.
 
 By default missing pins are added and stale ones (the tag moved) are
 reported; --update refreshes them too. --check changes nothing and exits

@@ -4,13 +4,17 @@
 // It owns three things:
 //
 //   - Scanning: [Scan] finds references by rules chosen from the file name
-//     (image: keys in YAML and JSON, FROM lines in Dockerfiles, existing
-//     name:tag@sha256:… pins in any text) and classifies each one as
+//     (image: keys in YAML and JSON, FROM lines in Dockerfiles, the
+//     images: entries of kustomizations, existing name:tag@sha256:… pins
+//     in any text) and classifies each one as
 //     unpinned, pinned, digest-only or skipped (templated, placeholder or
 //     invalid).
 //   - Rewriting: [Apply] splices replacement text into the exact byte
 //     spans a scan reported, so quoting, comments, indentation, line
-//     endings and a missing trailing newline all survive.
+//     endings and a missing trailing newline all survive. A reference
+//     spelled by several keys (a kustomize images entry) is pinned at
+//     its digest key, or by inserting one: [Finding.Pin] says which
+//     bytes to write where.
 //   - Running: [Run] walks paths, resolves every unique tag once through an
 //     injected [ResolveFunc] with bounded concurrency, and writes files
 //     atomically, prints a unified diff, or (in check mode) only reports.

@@ -16,14 +16,14 @@ const fuzzDigest = digest.Digest("sha256:" + hexB)
 
 // fuzzNames are the file names a fuzz input is scanned as, one per rule
 // set.
-var fuzzNames = []string{"a.yaml", "a.json", "Dockerfile", "-", "a.sh"}
+var fuzzNames = []string{"a.yaml", "a.json", "Dockerfile", "-", "a.sh", "kustomization.yaml"}
 
 // pinAll returns an edit pinning every reference that is not skipped.
 func pinAll(fs []pin.Finding) []pin.Edit {
 	var edits []pin.Edit
 	for _, f := range fs {
 		if f.Kind != pin.Skipped {
-			edits = append(edits, pin.Edit{Start: f.Start, End: f.End, New: f.Ref.WithDigest(fuzzDigest)})
+			edits = append(edits, f.Pin(fuzzDigest))
 		}
 	}
 	return edits
@@ -66,7 +66,7 @@ func FuzzScanPreservesBytes(f *testing.F) {
 			if got := string(content[fd.Start:fd.End]); got != fd.Text {
 				t.Fatalf("content[%d:%d] = %q, Text = %q", fd.Start, fd.End, got, fd.Text)
 			}
-			if fd.Kind != pin.Skipped && fd.Ref.Original != fd.Text {
+			if fd.Kind != pin.Skipped && !fd.Spread && fd.Ref.Original != fd.Text {
 				t.Fatalf("Ref.Original = %q, Text = %q", fd.Ref.Original, fd.Text)
 			}
 		}
@@ -97,11 +97,17 @@ func FuzzScanPreservesBytes(f *testing.F) {
 		// reference again, pinned, so a second run changes nothing.
 		again := map[string]pin.Kind{}
 		for _, fd := range pin.Scan(name, out) {
-			again[fd.Text] = fd.Kind
+			if fd.Kind != pin.Skipped {
+				again[fd.Ref.Original] = fd.Kind
+			}
 		}
-		for _, e := range edits {
-			if kind, ok := again[e.New]; !ok || kind != pin.Pinned && kind != pin.DigestOnly {
-				t.Fatalf("after pinning, %q is found as %v (found: %v)", e.New, kind, ok)
+		for _, fd := range fs {
+			if fd.Kind == pin.Skipped {
+				continue
+			}
+			want := fd.Ref.WithDigest(fuzzDigest)
+			if kind, ok := again[want]; !ok || kind != pin.Pinned && kind != pin.DigestOnly {
+				t.Fatalf("after pinning, %q is found as %v (found: %v)", want, kind, ok)
 			}
 		}
 		checkRepin(t, name, out)
@@ -147,6 +153,13 @@ var fragments = []string{
 	"nginx:1@sha256:" + hexA + "nginx:1@sha256:" + hexB,
 	"image: ${REG}/nginx:1@sha256:" + hexA,
 	"---",
+	"images:",
+	"- name: nginx",
+	"  newTag: \"1.27\"",
+	"  newName: ghcr.io/acme/nginx",
+	"  digest: sha256:" + hexA,
+	"  digest:",
+	"- {name: a, newTag: b}",
 }
 
 // separators join fragments.
@@ -159,12 +172,14 @@ var separators = []string{"\n", " ", "", "\r\n", "\n  ", "="}
 // Apply never fails on the edits of a scan, and pinning twice is
 // idempotent.
 func FuzzPinsInEveryPosition(f *testing.F) {
-	f.Add(uint8(2), []byte{1, 2})                // ARG pin, then FROM pin
-	f.Add(uint8(0), []byte{0, 6})                // comment pin, then image: pin
-	f.Add(uint8(3), []byte{0, 1, 2, 5, 6, 7, 8}) // everything, as stdin
-	f.Add(uint8(0), []byte{10, 12, 5})           // a block scalar, then a key
-	f.Add(uint8(0), []byte{14, 15, 16})          // a workflow
-	f.Add(uint8(4), []byte{19, 19, 0})           // pins glued together, as a script
+	f.Add(uint8(2), []byte{1, 2})                       // ARG pin, then FROM pin
+	f.Add(uint8(0), []byte{0, 6})                       // comment pin, then image: pin
+	f.Add(uint8(3), []byte{0, 1, 2, 5, 6, 7, 8})        // everything, as stdin
+	f.Add(uint8(0), []byte{10, 12, 5})                  // a block scalar, then a key
+	f.Add(uint8(0), []byte{14, 15, 16})                 // a workflow
+	f.Add(uint8(4), []byte{19, 19, 0})                  // pins glued together, as a script
+	f.Add(uint8(5), []byte{22, 23, 24, 26, 23, 25, 24}) // kustomize images entries
+	f.Add(uint8(5), []byte{22, 23, 24, 27, 23})         // a digest: key without a value
 	f.Fuzz(func(t *testing.T, rules uint8, layout []byte) {
 		name := fuzzNames[int(rules)%len(fuzzNames)]
 		var b strings.Builder

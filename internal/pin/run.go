@@ -209,7 +209,7 @@ func (r *run) want(content []byte, spans []span) {
 		if s.kind != Pinned && (s.kind != Unpinned || r.opts.Check) {
 			continue
 		}
-		b := content[s.start:s.end]
+		b := s.text(content)
 		if _, ok := r.parsed[string(b)]; ok {
 			continue
 		}
@@ -224,12 +224,13 @@ func (r *run) want(content []byte, spans []span) {
 	}
 }
 
-// parse returns the reference at span s of content, and its text.
+// parse returns the reference of span s of content.
 func (r *run) parse(content []byte, s span) (imageref.Reference, error) {
-	if ref, ok := r.parsed[string(content[s.start:s.end])]; ok {
+	text := s.text(content)
+	if ref, ok := r.parsed[string(text)]; ok {
 		return ref, nil
 	}
-	return r.parser.parse(content[s.start:s.end])
+	return r.parser.parse(text)
 }
 
 // finish is pass 2 for one file: it decides what to do with each
@@ -265,7 +266,7 @@ func (r *run) rewriteSafely(f *scannedFile, resolved map[string]resolution) (err
 func (r *run) decide(file string, content []byte, s span, resolved map[string]resolution) (it Item, replacement string, edit bool) {
 	it = Item{File: file, Line: s.line}
 	if s.kind == Skipped || s.kind == Unpinned && r.opts.Check {
-		it.Ref = string(content[s.start:s.end])
+		it.Ref = string(s.text(content))
 		it.Action, it.Message = actionSkipped, s.reason
 		if s.kind == Unpinned {
 			it.Action, it.Message = actionUnpinned, "no digest pinned"
@@ -275,7 +276,7 @@ func (r *run) decide(file string, content []byte, s span, resolved map[string]re
 	ref, err := r.parse(content, s)
 	it.Ref = ref.Original
 	if err != nil {
-		it.Ref = string(content[s.start:s.end])
+		it.Ref = string(s.text(content))
 		it.Action, it.Message = actionFailed, fmt.Sprintf("parsing %s again: %v", it.Ref, err)
 		return it, "", false
 	}
@@ -296,13 +297,13 @@ func (r *run) decide(file string, content []byte, s span, resolved map[string]re
 	switch {
 	case s.kind == Unpinned:
 		it.Action = actionPinned
-		return it, ref.WithDigest(res.digest), true
+		return it, s.pinned(ref, res.digest), true
 	case ref.Digest == res.digest:
 		it.Action = actionAlreadyPinned
 		return it, "", false
 	case r.opts.Update && !r.opts.Check:
 		it.Action = actionRefreshed
-		return it, ref.WithDigest(res.digest), true
+		return it, s.pinned(ref, res.digest), true
 	default:
 		it.Action = actionStale
 		it.Message = fmt.Sprintf("the tag now points at %s", res.digest)

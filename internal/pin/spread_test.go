@@ -1,0 +1,173 @@
+package pin_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tagpin/tagpin/internal/pin"
+)
+
+// TestPinSpread pins every reference a scan finds to digest A and
+// compares the result: references spelled by several keys get their
+// digest key added or refreshed, every other byte stays.
+func TestPinSpread(t *testing.T) {
+	t.Parallel()
+	const d = "sha256:" + hexA
+	tests := []struct {
+		name, file, content, want string
+	}{
+		{
+			"kustomize add", "kustomization.yaml",
+			"images:\n- name: nginx\n  newTag: \"1.27\"\n",
+			"images:\n- name: nginx\n  newTag: \"1.27\"\n  digest: " + d + "\n",
+		},
+		{
+			"kustomize crlf", "overlay/kustomization.yml",
+			"resources:\r\n- app.yaml\r\nimages:\r\n  - name: app\r\n    newName: ghcr.io/acme/app\r\n    newTag: v3 # release\r\n",
+			"resources:\r\n- app.yaml\r\nimages:\r\n  - name: app\r\n    newName: ghcr.io/acme/app\r\n    newTag: v3 # release\r\n    digest: " + d + "\r\n",
+		},
+		{
+			"kustomize no trailing newline", "Kustomization",
+			"images:\n- name: app\n  newTag: v3",
+			"images:\n- name: app\n  newTag: v3\n  digest: " + d,
+		},
+		{
+			"kustomize crlf without trailing newline", "kustomization.yaml",
+			"kind: Kustomization\r\nimages:\r\n- newTag: v3\r\n  name: app",
+			"kind: Kustomization\r\nimages:\r\n- newTag: v3\r\n  digest: " + d + "\r\n  name: app",
+		},
+		{
+			"kustomize refresh keeps quotes and comments", "kustomization.yaml",
+			"images:\n- name: app\n  newTag: v3\n  digest: 'sha256:" + hexB + "' # pinned\n",
+			"images:\n- name: app\n  newTag: v3\n  digest: '" + d + "' # pinned\n",
+		},
+		{
+			"kustomize empty digest key", "kustomization.yaml",
+			"images:\n- name: app\n  digest: # filled by tagpin\n  newTag: v3\n",
+			"images:\n- name: app\n  digest: " + d + " # filled by tagpin\n  newTag: v3\n",
+		},
+		{
+			"kustomize null digest", "kustomization.yaml",
+			"images:\n- name: app\n  newTag: v3\n  digest: null\n",
+			"images:\n- name: app\n  newTag: v3\n  digest: " + d + "\n",
+		},
+		{
+			"kustomize images under another key", "kustomization.yaml",
+			"helmCharts:\n- name: app\n  valuesInline:\n    images:\n    - name: app\n      newTag: v3\n",
+			"helmCharts:\n- name: app\n  valuesInline:\n    images:\n    - name: app\n      newTag: v3\n",
+		},
+		{
+			"kustomize flow entries", "kustomization.yaml",
+			"images: [{name: app, newTag: v3}]\nimages:\n- {name: app, newTag: v3}\n",
+			"images: [{name: app, newTag: v3}]\nimages:\n- {name: app, newTag: v3}\n",
+		},
+		{
+			"kustomize newTag in a patch", "kustomization.yaml",
+			"patches:\n- patch: |\n    images:\n    - name: app\n      newTag: v3\n",
+			"patches:\n- patch: |\n    images:\n    - name: app\n      newTag: v3\n",
+		},
+		{
+			"images list outside kustomization", "values.yaml",
+			"images:\n- name: app\n  newTag: v3\n",
+			"images:\n- name: app\n  newTag: v3\n",
+		},
+		{
+			"kustomize second document", "kustomization.yaml",
+			"images:\n- name: a\n  newTag: \"1\"\n---\nimages:\n- name: b\n  newTag: \"2\"\n",
+			"images:\n- name: a\n  newTag: \"1\"\n  digest: " + d + "\n---\nimages:\n- name: b\n  newTag: \"2\"\n  digest: " + d + "\n",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var edits []pin.Edit
+			for _, f := range pin.Scan(tc.file, []byte(tc.content)) {
+				if f.Kind != pin.Skipped {
+					edits = append(edits, f.Pin(d))
+				}
+			}
+			got, err := pin.Apply([]byte(tc.content), edits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, string(got)); diff != "" {
+				t.Errorf("pinned (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestRunSpreadReferences runs pin over a repository whose references
+// are spelled by several keys as well as written whole: each tag is
+// resolved once whatever its spelling, --check after an update finds
+// nothing, and a moved tag is reported stale, then refreshed, in place.
+func TestRunSpreadReferences(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	files := map[string]string{
+		"base/deploy.yaml": "spec:\n  containers:\n  - image: nginx:1.27\n  - image: docker.io/library/redis:7\n",
+		"overlays/prod/kustomization.yaml": "resources:\n- ../../base\nimages:\n- name: nginx\n  newTag: \"1.27\"\n" +
+			"- name: redis\n  newName: index.docker.io/library/redis\n  newTag: \"7\"\n",
+	}
+	writeTree(t, dir, files)
+	reg := registry()
+	report, err := pin.Run(t.Context(), []string{dir}, reg.resolve, pin.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(pin.Report{Files: 2, Pinned: 4}, counts(report)); diff != "" {
+		t.Errorf("first run (-want +got):\n%s\n%v", diff, report.Items)
+	}
+	if diff := cmp.Diff(map[string]int{"docker.io/library/nginx:1.27": 1, "docker.io/library/redis:7": 1}, reg.callCounts()); diff != "" {
+		t.Errorf("resolutions (-want +got):\n%s", diff)
+	}
+	want := map[string]string{
+		"base/deploy.yaml": "spec:\n  containers:\n  - image: nginx:1.27@" + nginxNew.String() + "\n  - image: docker.io/library/redis:7@" + redisNew.String() + "\n",
+		"overlays/prod/kustomization.yaml": "resources:\n- ../../base\nimages:\n- name: nginx\n  newTag: \"1.27\"\n  digest: " + nginxNew.String() + "\n" +
+			"- name: redis\n  newName: index.docker.io/library/redis\n  newTag: \"7\"\n  digest: " + redisNew.String() + "\n",
+	}
+	if diff := cmp.Diff(want, readTree(t, dir)); diff != "" {
+		t.Fatalf("pinned tree (-want +got):\n%s", diff)
+	}
+
+	check, err := pin.Run(t.Context(), []string{dir}, registry().resolve, pin.Options{Check: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if check.Drift() {
+		t.Errorf("check after pinning reports drift: %v", check.Items)
+	}
+
+	// redis:7 moves: the kustomize digest is stale, then refreshed.
+	moved := registry()
+	moved.tags["docker.io/library/redis:7"] = redisOld
+	check, err = pin.Run(t.Context(), []string{dir}, moved.resolve, pin.Options{Check: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stale []string
+	for _, it := range relItems(dir, check.Items) {
+		if it.Action == "stale" {
+			stale = append(stale, fmt.Sprintf("%s:%d %s", it.File, it.Line, it.Ref))
+		}
+	}
+	wantStale := []string{
+		"base/deploy.yaml:4 docker.io/library/redis:7@" + redisNew.String(),
+		"overlays/prod/kustomization.yaml:10 index.docker.io/library/redis:7@" + redisNew.String(),
+	}
+	if diff := cmp.Diff(wantStale, stale); diff != "" {
+		t.Errorf("stale pins (-want +got):\n%s", diff)
+	}
+	if _, err := pin.Run(t.Context(), []string{dir}, moved.resolve, pin.Options{Update: true}); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range want {
+		want[name] = strings.ReplaceAll(content, redisNew.String(), redisOld.String())
+	}
+	if diff := cmp.Diff(want, readTree(t, dir)); diff != "" {
+		t.Errorf("refreshed tree (-want +got):\n%s", diff)
+	}
+}
