@@ -43,6 +43,15 @@ newTag is pinned by adding (or refreshing) a digest: key after newTag,
 keeping newTag; an entry without newTag is skipped, since its tag comes
 from the resources it matches.
 
+Helm values image maps (repository: and tag:, perhaps registry:, under
+a key ending in image or Image: image:, initImage:, sidecar: image:)
+stand for [registry/]repository:tag. A map with a digest: key is pinned
+there (an empty digest is filled in, a stale one reported or refreshed
+like any pin). A map without one is reported as skipped, since a chart
+that does not read digest: would ignore it; --helm-values adds a
+digest: line after tag:. A map with an empty tag (the chart's
+appVersion decides) is skipped.
+
 By default missing pins are added and stale ones (the tag moved) are
 reported; --update refreshes them too. --check changes nothing and exits
 with status 2 when any reference is unpinned or stale. Templated values
@@ -133,6 +142,7 @@ failed (including an internal error; the other files are still done),
 	cmd.Flags().BoolVar(&diff, "diff", false, "print a unified diff of the changes instead of writing files")
 	cmd.Flags().IntVar(&concurrency, "concurrency", 8, "references resolved in parallel")
 	cmd.Flags().BoolVar(&opts.BreakHardlinks, "break-hardlinks", false, "also rewrite files with more than one hard link (the other links keep the old content)")
+	cmd.Flags().BoolVar(&opts.HelmDigests, "helm-values", false, "add a digest: key after tag: to Helm values image maps that have none (maps with one are always pinned)")
 	cmd.Flags().BoolVar(&opts.FollowSymlinks, "follow-symlinks", false, "also pin the files that symbolic links in a directory point at outside it")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text (on stderr) or json (on stdout)")
 	return cmd
@@ -164,6 +174,8 @@ func addHints(r *pin.Report) {
 			r.Items[i].Message += "; pass --break-hardlinks to replace it anyway"
 		case pin.ProblemSymlinkOutside:
 			r.Items[i].Message += " (pass --follow-symlinks to pin the file it points at)"
+		case pin.ProblemNoDigestKey:
+			r.Items[i].Message += " (pass --helm-values to add one after tag:)"
 		}
 	}
 }

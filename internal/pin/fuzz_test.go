@@ -18,6 +18,17 @@ const fuzzDigest = digest.Digest("sha256:" + hexB)
 // set.
 var fuzzNames = []string{"a.yaml", "a.json", "Dockerfile", "-", "a.sh", "kustomization.yaml"}
 
+// fuzzRules returns the file name and scan options a fuzz input is
+// scanned with: the file name picks the rules, and every other pass
+// through the names adds digest keys to Helm values image maps.
+func fuzzRules(rules uint8) (string, []pin.ScanOption) {
+	name := fuzzNames[int(rules)%len(fuzzNames)]
+	if int(rules)/len(fuzzNames)%2 == 1 {
+		return name, []pin.ScanOption{pin.AddHelmDigests()}
+	}
+	return name, nil
+}
+
 // pinAll returns an edit pinning every reference that is not skipped.
 func pinAll(fs []pin.Finding) []pin.Edit {
 	var edits []pin.Edit
@@ -55,8 +66,8 @@ func FuzzScanPreservesBytes(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, rules uint8, content []byte) {
-		name := fuzzNames[int(rules)%len(fuzzNames)]
-		fs := pin.Scan(name, content)
+		name, opts := fuzzRules(rules)
+		fs := pin.Scan(name, content, opts...)
 		end := 0
 		for _, fd := range fs {
 			if fd.Start < end || fd.End < fd.Start || fd.End > len(content) {
@@ -96,7 +107,7 @@ func FuzzScanPreservesBytes(f *testing.F) {
 		// Pinning is idempotent: the second scan finds every rewritten
 		// reference again, pinned, so a second run changes nothing.
 		again := map[string]pin.Kind{}
-		for _, fd := range pin.Scan(name, out) {
+		for _, fd := range pin.Scan(name, out, opts...) {
 			if fd.Kind != pin.Skipped {
 				again[fd.Ref.Original] = fd.Kind
 			}
@@ -110,15 +121,15 @@ func FuzzScanPreservesBytes(f *testing.F) {
 				t.Fatalf("after pinning, %q is found as %v (found: %v)", want, kind, ok)
 			}
 		}
-		checkRepin(t, name, out)
+		checkRepin(t, name, opts, out)
 	})
 }
 
 // checkRepin pins content, already pinned to fuzzDigest, again: the
 // edits of its scan apply, and change nothing.
-func checkRepin(t *testing.T, name string, content []byte) {
+func checkRepin(t *testing.T, name string, opts []pin.ScanOption, content []byte) {
 	t.Helper()
-	out, err := pin.Apply(content, pinAll(pin.Scan(name, content)))
+	out, err := pin.Apply(content, pinAll(pin.Scan(name, content, opts...)))
 	if err != nil {
 		t.Fatalf("Apply with the edits of a scan of pinned content: %v", err)
 	}
@@ -160,6 +171,11 @@ var fragments = []string{
 	"  digest: sha256:" + hexA,
 	"  digest:",
 	"- {name: a, newTag: b}",
+	"initImage:",
+	"  repository: ghcr.io/acme/init",
+	"  tag: \"2\" # pinned by tagpin",
+	"  registry: quay.io",
+	"sidecar:\n  image:",
 }
 
 // separators join fragments.
@@ -181,14 +197,14 @@ func FuzzPinsInEveryPosition(f *testing.F) {
 	f.Add(uint8(5), []byte{22, 23, 24, 26, 23, 25, 24}) // kustomize images entries
 	f.Add(uint8(5), []byte{22, 23, 24, 27, 23})         // a digest: key without a value
 	f.Fuzz(func(t *testing.T, rules uint8, layout []byte) {
-		name := fuzzNames[int(rules)%len(fuzzNames)]
+		name, opts := fuzzRules(rules)
 		var b strings.Builder
 		for _, c := range layout {
 			b.WriteString(fragments[int(c)%len(fragments)])
 			b.WriteString(separators[int(c)/len(fragments)%len(separators)])
 		}
 		content := []byte(b.String())
-		fs := pin.Scan(name, content)
+		fs := pin.Scan(name, content, opts...)
 		end := 0
 		for _, fd := range fs {
 			if fd.Start < end || fd.End < fd.Start || fd.End > len(content) {
@@ -200,6 +216,6 @@ func FuzzPinsInEveryPosition(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Apply with the edits of a scan of %q: %v", content, err)
 		}
-		checkRepin(t, name, out)
+		checkRepin(t, name, opts, out)
 	})
 }

@@ -18,7 +18,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 
 // TestGolden pins (with Update) the one input file of every case under
 // testdata/golden and compares the result with <input>.golden and the
-// report with report.golden.
+// report with report.golden. Cases whose name ends in -add-digests run
+// with HelmDigests.
 func TestGolden(t *testing.T) {
 	t.Parallel()
 	for _, dir := range goldenCases(t) {
@@ -35,7 +36,8 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			fake := &fakeResolver{derive: true}
-			report, err := pin.Run(t.Context(), []string{tmp}, fake.resolve, pin.Options{Update: true})
+			opts := pin.Options{Update: true, HelmDigests: strings.HasSuffix(dir, "-add-digests")}
+			report, err := pin.Run(t.Context(), []string{tmp}, fake.resolve, opts)
 			if err != nil {
 				t.Fatal(err)
 			}

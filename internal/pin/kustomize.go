@@ -93,12 +93,7 @@ func kustomizeImage(c []byte, m *blockMap, p *refParser) (span, bool) {
 	default:
 		// A digest: line after newTag's, indented like it, with its
 		// line ending.
-		eol := tag.eol
-		if eol == "" {
-			eol = fileLineEnding(c)
-		}
-		indent := strings.Repeat(" ", tag.keyStart-tag.lineStart)
-		s = span{line: tag.line, start: tag.lineEnd, end: tag.lineEnd, ref: ref, before: eol + indent + "digest: "}
+		s = insertAfter(c, tag, ref)
 	}
 	if reason == "" && tag.value.quoted && bytes.IndexByte(c[tag.value.start:tag.value.end], '\\') >= 0 {
 		reason = "kustomize images entry with an escape in newTag"

@@ -44,6 +44,12 @@ type Options struct {
 	// old content; without BreakHardlinks such files are reported as
 	// failed (ProblemHardLinked) and left alone.
 	BreakHardlinks bool
+	// HelmDigests adds a digest: key to the Helm values image maps
+	// (repository: and tag: under an image: key) that have none. Without
+	// it they are reported as skipped (ProblemNoDigestKey), since a chart
+	// that does not read the key would ignore the digest; maps with a
+	// digest: key are always pinned there.
+	HelmDigests bool
 	// FollowSymlinks scans files that symbolic links met in a walked
 	// directory point at outside that directory (and rewrites them at
 	// their target). Without it such links are reported as skipped
@@ -82,7 +88,8 @@ type Item struct {
 	// Message says why a reference was skipped, failed or is stale, and
 	// what to do.
 	Message string `json:"message,omitempty"`
-	// Problem classifies why a file was skipped or failed as a whole
+	// Problem classifies why a file was skipped or failed as a whole,
+	// or why a reference was left alone when the caller can change that
 	// (one of the Problem constants), so that callers can add advice in
 	// their own terms; empty for everything else.
 	Problem string `json:"problem,omitempty"`
@@ -108,6 +115,9 @@ const (
 	ProblemTemporaryFile = "temporary-file"
 	// ProblemInternal: a bug in tagpin; the file was left alone.
 	ProblemInternal = "internal"
+	// ProblemNoDigestKey: a Helm values image map has no digest: key,
+	// so the reference was only reported (see Options.HelmDigests).
+	ProblemNoDigestKey = "no-digest-key"
 )
 
 // Item actions.
@@ -202,6 +212,11 @@ func (r *run) skipFile(file, problem, message string) {
 	r.items = append(r.items, Item{File: file, Action: actionSkipped, Message: message, Problem: problem})
 }
 
+// rules returns the scan rules the options ask for.
+func (r *run) rules() scanRules {
+	return scanRules{addHelmDigests: r.opts.HelmDigests}
+}
+
 // want notes the references of one scanned file that pass 2 needs
 // resolved: pins, and (unless checking) unpinned references.
 func (r *run) want(content []byte, spans []span) {
@@ -268,6 +283,9 @@ func (r *run) decide(file string, content []byte, s span, resolved map[string]re
 	if s.kind == Skipped || s.kind == Unpinned && r.opts.Check {
 		it.Ref = string(s.text(content))
 		it.Action, it.Message = actionSkipped, s.reason
+		if s.reason == reasonNoDigestKey {
+			it.Problem = ProblemNoDigestKey
+		}
 		if s.kind == Unpinned {
 			it.Action, it.Message = actionUnpinned, "no digest pinned"
 		}

@@ -128,9 +128,15 @@ const binaryPrefix = 8 << 10
 // Containerfiles, both for "-" (stdin), images: entries for
 // kustomization files, and name:tag@sha256:… pins for every text file. Binary content (a NUL byte in the first 8 KiB) yields
 // nothing.
-func Scan(filename string, content []byte) []Finding {
-	var p refParser
-	spans := scan(filename, content, &p)
+func Scan(filename string, content []byte, opts ...ScanOption) []Finding {
+	var (
+		p     refParser
+		rules scanRules
+	)
+	for _, o := range opts {
+		o(&rules)
+	}
+	spans := scan(filename, content, &p, rules)
 	found := make([]Finding, 0, len(spans))
 	for _, s := range spans {
 		f := Finding{
@@ -146,8 +152,27 @@ func Scan(filename string, content []byte) []Finding {
 	return found
 }
 
+// ScanOption changes what Scan reports.
+type ScanOption func(*scanRules)
+
+// scanRules are the choices ScanOptions make; the zero value is the
+// default.
+type scanRules struct {
+	// addHelmDigests pins Helm values image maps that have no digest
+	// key by adding one.
+	addHelmDigests bool
+}
+
+// AddHelmDigests makes Scan pin the Helm values image maps
+// (repository: and tag: under an image: key) that have no digest: key
+// by adding one after tag:. By default they are reported as skipped:
+// a chart that does not read the key would ignore the digest.
+func AddHelmDigests() ScanOption {
+	return func(r *scanRules) { r.addHelmDigests = true }
+}
+
 // scan is Scan without the parsed references.
-func scan(filename string, content []byte, p *refParser) []span {
+func scan(filename string, content []byte, p *refParser, rules scanRules) []span {
 	if isBinary(content) {
 		return nil
 	}
@@ -158,6 +183,9 @@ func scan(filename string, content []byte, p *refParser) []span {
 	var found []span
 	if filename == "-" || isYAMLName(filename) {
 		found = append(found, scanYAML(content, start, p)...)
+	}
+	if filename == "-" || isYAMLName(filename) && !strings.EqualFold(filepath.Ext(filename), ".json") {
+		found = append(found, scanHelmValues(content, start, p, rules.addHelmDigests)...)
 	}
 	if filename == "-" || isDockerfileName(filename) {
 		found = append(found, scanDockerfile(content, start, p)...)

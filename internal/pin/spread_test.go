@@ -18,73 +18,108 @@ func TestPinSpread(t *testing.T) {
 	const d = "sha256:" + hexA
 	tests := []struct {
 		name, file, content, want string
+		opts                      []pin.ScanOption
 	}{
 		{
 			"kustomize add", "kustomization.yaml",
 			"images:\n- name: nginx\n  newTag: \"1.27\"\n",
-			"images:\n- name: nginx\n  newTag: \"1.27\"\n  digest: " + d + "\n",
+			"images:\n- name: nginx\n  newTag: \"1.27\"\n  digest: " + d + "\n", nil,
 		},
 		{
 			"kustomize crlf", "overlay/kustomization.yml",
 			"resources:\r\n- app.yaml\r\nimages:\r\n  - name: app\r\n    newName: ghcr.io/acme/app\r\n    newTag: v3 # release\r\n",
-			"resources:\r\n- app.yaml\r\nimages:\r\n  - name: app\r\n    newName: ghcr.io/acme/app\r\n    newTag: v3 # release\r\n    digest: " + d + "\r\n",
+			"resources:\r\n- app.yaml\r\nimages:\r\n  - name: app\r\n    newName: ghcr.io/acme/app\r\n    newTag: v3 # release\r\n    digest: " + d + "\r\n", nil,
 		},
 		{
 			"kustomize no trailing newline", "Kustomization",
 			"images:\n- name: app\n  newTag: v3",
-			"images:\n- name: app\n  newTag: v3\n  digest: " + d,
+			"images:\n- name: app\n  newTag: v3\n  digest: " + d, nil,
 		},
 		{
 			"kustomize crlf without trailing newline", "kustomization.yaml",
 			"kind: Kustomization\r\nimages:\r\n- newTag: v3\r\n  name: app",
-			"kind: Kustomization\r\nimages:\r\n- newTag: v3\r\n  digest: " + d + "\r\n  name: app",
+			"kind: Kustomization\r\nimages:\r\n- newTag: v3\r\n  digest: " + d + "\r\n  name: app", nil,
 		},
 		{
 			"kustomize refresh keeps quotes and comments", "kustomization.yaml",
 			"images:\n- name: app\n  newTag: v3\n  digest: 'sha256:" + hexB + "' # pinned\n",
-			"images:\n- name: app\n  newTag: v3\n  digest: '" + d + "' # pinned\n",
+			"images:\n- name: app\n  newTag: v3\n  digest: '" + d + "' # pinned\n", nil,
 		},
 		{
 			"kustomize empty digest key", "kustomization.yaml",
 			"images:\n- name: app\n  digest: # filled by tagpin\n  newTag: v3\n",
-			"images:\n- name: app\n  digest: " + d + " # filled by tagpin\n  newTag: v3\n",
+			"images:\n- name: app\n  digest: " + d + " # filled by tagpin\n  newTag: v3\n", nil,
 		},
 		{
 			"kustomize null digest", "kustomization.yaml",
 			"images:\n- name: app\n  newTag: v3\n  digest: null\n",
-			"images:\n- name: app\n  newTag: v3\n  digest: " + d + "\n",
+			"images:\n- name: app\n  newTag: v3\n  digest: " + d + "\n", nil,
 		},
 		{
 			"kustomize images under another key", "kustomization.yaml",
 			"helmCharts:\n- name: app\n  valuesInline:\n    images:\n    - name: app\n      newTag: v3\n",
-			"helmCharts:\n- name: app\n  valuesInline:\n    images:\n    - name: app\n      newTag: v3\n",
+			"helmCharts:\n- name: app\n  valuesInline:\n    images:\n    - name: app\n      newTag: v3\n", nil,
 		},
 		{
 			"kustomize flow entries", "kustomization.yaml",
 			"images: [{name: app, newTag: v3}]\nimages:\n- {name: app, newTag: v3}\n",
-			"images: [{name: app, newTag: v3}]\nimages:\n- {name: app, newTag: v3}\n",
+			"images: [{name: app, newTag: v3}]\nimages:\n- {name: app, newTag: v3}\n", nil,
 		},
 		{
 			"kustomize newTag in a patch", "kustomization.yaml",
 			"patches:\n- patch: |\n    images:\n    - name: app\n      newTag: v3\n",
-			"patches:\n- patch: |\n    images:\n    - name: app\n      newTag: v3\n",
+			"patches:\n- patch: |\n    images:\n    - name: app\n      newTag: v3\n", nil,
 		},
 		{
 			"images list outside kustomization", "values.yaml",
 			"images:\n- name: app\n  newTag: v3\n",
-			"images:\n- name: app\n  newTag: v3\n",
+			"images:\n- name: app\n  newTag: v3\n", nil,
 		},
 		{
 			"kustomize second document", "kustomization.yaml",
 			"images:\n- name: a\n  newTag: \"1\"\n---\nimages:\n- name: b\n  newTag: \"2\"\n",
-			"images:\n- name: a\n  newTag: \"1\"\n  digest: " + d + "\n---\nimages:\n- name: b\n  newTag: \"2\"\n  digest: " + d + "\n",
+			"images:\n- name: a\n  newTag: \"1\"\n  digest: " + d + "\n---\nimages:\n- name: b\n  newTag: \"2\"\n  digest: " + d + "\n", nil,
+		},
+		{
+			"helm values without digest key", "values.yaml",
+			"image:\n  repository: nginx\n  tag: 1.27\n",
+			"image:\n  repository: nginx\n  tag: 1.27\n", nil,
+		},
+		{
+			"helm values add digest", "values.yaml",
+			"image:\r\n  repository: nginx\r\n  tag: 1.27 # app\r\n  pullPolicy: Always\r\n",
+			"image:\r\n  repository: nginx\r\n  tag: 1.27 # app\r\n  digest: " + d + "\r\n  pullPolicy: Always\r\n",
+			[]pin.ScanOption{pin.AddHelmDigests()},
+		},
+		{
+			"helm values in a list", "values.yaml",
+			"sidecars:\n  - name: shipper\n    image:\n      tag: \"3\"\n      repository: ghcr.io/acme/shipper\n      digest: ''\n",
+			"sidecars:\n  - name: shipper\n    image:\n      tag: \"3\"\n      repository: ghcr.io/acme/shipper\n      digest: '" + d + "'\n", nil,
+		},
+		{
+			"helm values initImage at the end", "values.yml",
+			"initImage:\n  repository: busybox\n  tag: \"1.36\"",
+			"initImage:\n  repository: busybox\n  tag: \"1.36\"\n  digest: " + d,
+			[]pin.ScanOption{pin.AddHelmDigests()},
+		},
+		{
+			"not helm values image maps", "values.yaml",
+			"images:\n  repository: a\n  tag: \"1\"\nimage:\n  repo: b\n  tag: \"2\"\nnotes: |\n  image:\n    repository: c\n    tag: \"3\"\nimagePolicy:\n  repository: d\n  tag: \"4\"\n",
+			"images:\n  repository: a\n  tag: \"1\"\nimage:\n  repo: b\n  tag: \"2\"\nnotes: |\n  image:\n    repository: c\n    tag: \"3\"\nimagePolicy:\n  repository: d\n  tag: \"4\"\n",
+			[]pin.ScanOption{pin.AddHelmDigests()},
+		},
+		{
+			"helm values in json", "values.json",
+			"{\"image\": {\"repository\": \"nginx\", \"tag\": \"1.27\"}}\n",
+			"{\"image\": {\"repository\": \"nginx\", \"tag\": \"1.27\"}}\n",
+			[]pin.ScanOption{pin.AddHelmDigests()},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var edits []pin.Edit
-			for _, f := range pin.Scan(tc.file, []byte(tc.content)) {
+			for _, f := range pin.Scan(tc.file, []byte(tc.content), tc.opts...) {
 				if f.Kind != pin.Skipped {
 					edits = append(edits, f.Pin(d))
 				}
