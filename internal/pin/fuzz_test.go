@@ -176,6 +176,10 @@ var fragments = []string{
 	"  tag: \"2\" # pinned by tagpin",
 	"  registry: quay.io",
 	"sidecar:\n  image:",
+	"ARG B=\"alpine:3\"",
+	"FROM \\",
+	"COPY --from=alpine:3 /a /b",
+	"  --platform=$P alpine:3.20 AS y",
 }
 
 // separators join fragments.
