@@ -38,8 +38,10 @@ It finds references in image: keys of YAML and JSON files (Kubernetes
 manifests, Compose files, GitHub Actions container:, services: and
 uses: docker://), in FROM lines of Dockerfiles and Containerfiles (also
 continued over lines, and COPY --from=image:tag), in the images:
-entries of kustomization.yaml files, and existing name:tag@sha256:…
-pins in any text file. FROM ${BASE} is pinned at the default of the ARG
+entries of kustomization.yaml files, in KEY=reference lines of .env
+files (when KEY ends in IMAGE, or a Compose file in the same directory
+uses it as image: ${KEY}), and existing name:tag@sha256:… pins in any
+text file. FROM ${BASE} is pinned at the default of the ARG
 BASE=… declared before the first FROM; other uses of build arguments
 are reported as templated. A kustomize images entry with
 newTag is pinned by adding (or refreshing) a digest: key after newTag,

@@ -16,7 +16,7 @@ const fuzzDigest = digest.Digest("sha256:" + hexB)
 
 // fuzzNames are the file names a fuzz input is scanned as, one per rule
 // set.
-var fuzzNames = []string{"a.yaml", "a.json", "Dockerfile", "-", "a.sh", "kustomization.yaml"}
+var fuzzNames = []string{"a.yaml", "a.json", "Dockerfile", "-", "a.sh", "kustomization.yaml", ".env"}
 
 // fuzzRules returns the file name and scan options a fuzz input is
 // scanned with: the file name picks the rules, and every other pass
@@ -59,10 +59,11 @@ func FuzzScanPreservesBytes(f *testing.F) {
 		f.Fatal(err)
 	}
 	for _, dir := range dirs {
-		name := goldenInput(f, dir)
-		content := readFile(f, filepath.Join(dir, name))
-		for i := range fuzzNames {
-			f.Add(uint8(i), content)
+		for _, name := range goldenInputs(f, dir) {
+			content := readFile(f, filepath.Join(dir, name))
+			for i := range fuzzNames {
+				f.Add(uint8(i), content)
+			}
 		}
 	}
 	f.Fuzz(func(t *testing.T, rules uint8, content []byte) {
@@ -180,6 +181,9 @@ var fragments = []string{
 	"FROM \\",
 	"COPY --from=alpine:3 /a /b",
 	"  --platform=$P alpine:3.20 AS y",
+	"APP_IMAGE=ghcr.io/acme/app:1.2 # app",
+	"export BASE_IMAGE='alpine:3'",
+	"DB_IMAGE=\"postgres:16@sha256:" + hexB + "\"",
 }
 
 // separators join fragments.

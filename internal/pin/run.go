@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 
 	"github.com/opencontainers/go-digest"
@@ -151,6 +152,7 @@ func Run(ctx context.Context, paths []string, resolve ResolveFunc, opts Options)
 	r := &run{
 		opts: opts, resolve: resolve, progress: progress{w: opts.Progress},
 		seen: map[string]bool{}, refs: map[string]imageref.Reference{}, parsed: map[string]imageref.Reference{},
+		composeKeys: map[string]map[string]bool{},
 	}
 	defer r.progress.clear()
 
@@ -190,6 +192,9 @@ type run struct {
 	parsed map[string]imageref.Reference
 	// parser parses the texts scans find, remembering them.
 	parser refParser
+	// composeKeys are the variables the Compose files of a directory
+	// use as images, by directory.
+	composeKeys map[string]map[string]bool
 	items  []Item
 }
 
@@ -212,9 +217,22 @@ func (r *run) skipFile(file, problem, message string) {
 	r.items = append(r.items, Item{File: file, Action: actionSkipped, Message: message, Problem: problem})
 }
 
-// rules returns the scan rules the options ask for.
-func (r *run) rules() scanRules {
-	return scanRules{addHelmDigests: r.opts.HelmDigests}
+// rules returns the scan rules for the file at path: those the options
+// ask for and, for a dotenv file, the variables the Compose files next
+// to it use as images (read once per directory, so that both passes
+// scan with the same rules).
+func (r *run) rules(path string) scanRules {
+	rules := scanRules{addHelmDigests: r.opts.HelmDigests}
+	if path != "-" && isEnvName(path) {
+		dir := filepath.Dir(path)
+		keys, ok := r.composeKeys[dir]
+		if !ok {
+			keys = composeImageKeys(dir)
+			r.composeKeys[dir] = keys
+		}
+		rules.envImageKeys = keys
+	}
+	return rules
 }
 
 // want notes the references of one scanned file that pass 2 needs

@@ -126,7 +126,9 @@ const binaryPrefix = 8 << 10
 // byte span at most once. filename selects the rules: image: keys for
 // *.yaml, *.yml and *.json, FROM lines for Dockerfiles and
 // Containerfiles, both for "-" (stdin), images: entries for
-// kustomization files, and name:tag@sha256:… pins for every text file. Binary content (a NUL byte in the first 8 KiB) yields
+// kustomization files, KEY=reference lines for dotenv files whose KEY
+// ends in IMAGE (see EnvImageKeys), and name:tag@sha256:… pins for
+// every text file. Binary content (a NUL byte in the first 8 KiB) yields
 // nothing.
 func Scan(filename string, content []byte, opts ...ScanOption) []Finding {
 	var (
@@ -161,6 +163,9 @@ type scanRules struct {
 	// addHelmDigests pins Helm values image maps that have no digest
 	// key by adding one.
 	addHelmDigests bool
+	// envImageKeys are the variables of a dotenv file that hold image
+	// references besides those ending in IMAGE.
+	envImageKeys map[string]bool
 }
 
 // AddHelmDigests makes Scan pin the Helm values image maps
@@ -169,6 +174,21 @@ type scanRules struct {
 // a chart that does not read the key would ignore the digest.
 func AddHelmDigests() ScanOption {
 	return func(r *scanRules) { r.addHelmDigests = true }
+}
+
+// EnvImageKeys makes Scan read the values of these variables of a
+// dotenv file (.env, .env.*, *.env) as image references, besides the
+// variables whose name ends in IMAGE: those a Compose file uses as an
+// image: value.
+func EnvImageKeys(keys ...string) ScanOption {
+	return func(r *scanRules) {
+		if r.envImageKeys == nil {
+			r.envImageKeys = map[string]bool{}
+		}
+		for _, k := range keys {
+			r.envImageKeys[k] = true
+		}
+	}
 }
 
 // scan is Scan without the parsed references.
@@ -189,6 +209,9 @@ func scan(filename string, content []byte, p *refParser, rules scanRules) []span
 	}
 	if filename == "-" || isDockerfileName(filename) {
 		found = append(found, scanDockerfile(content, start, p)...)
+	}
+	if isEnvName(filename) {
+		found = append(found, scanEnv(content, start, p, rules.envImageKeys)...)
 	}
 	if isKustomizationName(filename) {
 		found = append(found, scanKustomization(content, start, p)...)

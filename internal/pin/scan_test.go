@@ -2,6 +2,7 @@ package pin_test
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -153,6 +154,11 @@ func TestScan(t *testing.T) {
 		{"from in continuation", "Dockerfile", "RUN echo \\\n  from here \\\n\n  # comment\n  FROM there\nFROM alpine\n", []found{unpinned(6, "alpine")}},
 		{"from without image", "Dockerfile", "FROM\nFROM --platform=linux/amd64\n", nil},
 		{"from outside dockerfiles", "build.sh", "FROM alpine\n", nil},
+
+		// Dotenv files.
+		{"env image keys", ".env", "APP_IMAGE=ghcr.io/a/app:1\nbase_image=\"alpine:3\"\n  export  TOOLS_IMAGE='b:2' # x\nOTHER=c:3\n", []found{unpinned(1, "ghcr.io/a/app:1"), unpinned(2, "alpine:3"), unpinned(3, "b:2")}},
+		{"env values", "prod.env", "A_IMAGE=a:1#frag\nB_IMAGE=\"b:1\nC_IMAGE =c:1\nD_IMAGE=\nE_IMAGE=e:1   # comment\r\n", []found{skipped(1, "a:1#frag", "invalid"), unpinned(5, "e:1")}},
+		{"env outside dotenv files", "env.sh", "APP_IMAGE=ghcr.io/a/app:1\n", nil},
 		{"stdin has both rules", "-", "FROM alpine\nimage: nginx\n", []found{unpinned(1, "alpine"), unpinned(2, "nginx")}},
 
 		// Pins anywhere.
@@ -246,48 +252,53 @@ func TestApply(t *testing.T) {
 func TestScanPinRoundTrip(t *testing.T) {
 	t.Parallel()
 	for _, dir := range goldenCases(t) {
-		name := goldenInput(t, dir)
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			content := readFile(t, dir+"/"+name)
-			first := pin.Scan(name, content)
-			pinned, err := pin.Apply(content, pinAll(first))
-			if err != nil {
-				t.Fatal(err)
-			}
-			second := pin.Scan(name, pinned)
-			inserted := strings.Count(string(pinned), "\n") != strings.Count(string(content), "\n")
-			type pinnedRef struct {
-				Line int
-				Ref  string
-				Kind pin.Kind
-			}
-			var want, got []pinnedRef
-			for _, f := range first {
-				if f.Kind != pin.Skipped {
-					want = append(want, pinnedRef{Line: f.Line, Ref: f.Ref.WithDigest(fuzzDigest), Kind: pin.Pinned})
-				}
-			}
-			for _, f := range second {
-				if f.Kind != pin.Skipped {
-					kind := f.Kind
-					if kind == pin.DigestOnly {
-						kind = pin.Pinned
-					}
-					got = append(got, pinnedRef{Line: f.Line, Ref: f.Ref.Original, Kind: kind})
-				}
-			}
-			if inserted {
-				for i := range want {
-					want[i].Line = 0
-				}
-				for i := range got {
-					got[i].Line = 0
-				}
-			}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("references after pinning (-want +got):\n%s", diff)
-			}
-		})
+		for _, name := range goldenInputs(t, dir) {
+			testScanPinRoundTrip(t, dir, name)
+		}
 	}
+}
+
+func testScanPinRoundTrip(t *testing.T, dir, name string) {
+	t.Run(filepath.Base(dir)+"/"+name, func(t *testing.T) {
+		t.Parallel()
+		content := readFile(t, dir+"/"+name)
+		first := pin.Scan(name, content)
+		pinned, err := pin.Apply(content, pinAll(first))
+		if err != nil {
+			t.Fatal(err)
+		}
+		second := pin.Scan(name, pinned)
+		inserted := strings.Count(string(pinned), "\n") != strings.Count(string(content), "\n")
+		type pinnedRef struct {
+			Line int
+			Ref  string
+			Kind pin.Kind
+		}
+		var want, got []pinnedRef
+		for _, f := range first {
+			if f.Kind != pin.Skipped {
+				want = append(want, pinnedRef{Line: f.Line, Ref: f.Ref.WithDigest(fuzzDigest), Kind: pin.Pinned})
+			}
+		}
+		for _, f := range second {
+			if f.Kind != pin.Skipped {
+				kind := f.Kind
+				if kind == pin.DigestOnly {
+					kind = pin.Pinned
+				}
+				got = append(got, pinnedRef{Line: f.Line, Ref: f.Ref.Original, Kind: kind})
+			}
+		}
+		if inserted {
+			for i := range want {
+				want[i].Line = 0
+			}
+			for i := range got {
+				got[i].Line = 0
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("references after pinning (-want +got):\n%s", diff)
+		}
+	})
 }

@@ -12,7 +12,8 @@ import (
 
 // TestPinSpread pins every reference a scan finds to digest A and
 // compares the result: references spelled by several keys get their
-// digest key added or refreshed, every other byte stays.
+// digest key added or refreshed, every other byte stays; scan options
+// change what is found.
 func TestPinSpread(t *testing.T) {
 	t.Parallel()
 	const d = "sha256:" + hexA
@@ -107,6 +108,12 @@ func TestPinSpread(t *testing.T) {
 			"images:\n  repository: a\n  tag: \"1\"\nimage:\n  repo: b\n  tag: \"2\"\nnotes: |\n  image:\n    repository: c\n    tag: \"3\"\nimagePolicy:\n  repository: d\n  tag: \"4\"\n",
 			"images:\n  repository: a\n  tag: \"1\"\nimage:\n  repo: b\n  tag: \"2\"\nnotes: |\n  image:\n    repository: c\n    tag: \"3\"\nimagePolicy:\n  repository: d\n  tag: \"4\"\n",
 			[]pin.ScanOption{pin.AddHelmDigests()},
+		},
+		{
+			"env keys a compose file uses", ".env.local",
+			"WEB=nginx:1.27\nDB=postgres:16\n",
+			"WEB=nginx:1.27@" + d + "\nDB=postgres:16\n",
+			[]pin.ScanOption{pin.EnvImageKeys("WEB")},
 		},
 		{
 			"helm values in json", "values.json",

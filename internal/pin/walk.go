@@ -185,7 +185,7 @@ func (r *run) scanSafely(path string, content []byte) (spans []span, err error) 
 			err = internalError(path, p)
 		}
 	}()
-	return scan(path, content, &r.parser, r.rules()), nil
+	return scan(path, content, &r.parser, r.rules(path)), nil
 }
 
 // scanStdin reads Stdin once and keeps its content for pass 2.
