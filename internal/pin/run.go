@@ -195,7 +195,7 @@ type run struct {
 	// composeKeys are the variables the Compose files of a directory
 	// use as images, by directory.
 	composeKeys map[string]map[string]bool
-	items  []Item
+	items       []Item
 }
 
 // scannedFile is what pass 1 keeps of a file: enough to tell whether it
