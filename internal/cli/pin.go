@@ -36,7 +36,8 @@ writes the result to stdout.
 
 It finds references in image: keys of YAML and JSON files (Kubernetes
 manifests, Compose files, GitHub Actions container:, services: and
-uses: docker://), in FROM lines of Dockerfiles and Containerfiles (also
+uses: docker://, and the name: of Cloud Build steps when it starts with
+a registry host), in FROM lines of Dockerfiles and Containerfiles (also
 continued over lines, and COPY --from=image:tag), in the images:
 entries of kustomization.yaml files, in KEY=reference lines of .env
 files (when KEY ends in IMAGE, or a Compose file in the same directory

@@ -184,6 +184,9 @@ var fragments = []string{
 	"APP_IMAGE=ghcr.io/acme/app:1.2 # app",
 	"export BASE_IMAGE='alpine:3'",
 	"DB_IMAGE=\"postgres:16@sha256:" + hexB + "\"",
+	"steps:",
+	"- name: 'gcr.io/cloud-builders/docker'",
+	"  name: localhost:5000/a/b:1",
 }
 
 // separators join fragments.

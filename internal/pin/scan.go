@@ -125,7 +125,8 @@ const binaryPrefix = 8 << 10
 // Scan returns the image references in content, ordered by offset, each
 // byte span at most once. filename selects the rules: image: keys for
 // *.yaml, *.yml and *.json, FROM lines for Dockerfiles and
-// Containerfiles, both for "-" (stdin), images: entries for
+// Containerfiles, both for "-" (stdin), the name: of build steps that
+// starts with a registry host (Cloud Build), images: entries for
 // kustomization files, KEY=reference lines for dotenv files whose KEY
 // ends in IMAGE (see EnvImageKeys), and name:tag@sha256:… pins for
 // every text file. Binary content (a NUL byte in the first 8 KiB) yields
@@ -206,6 +207,7 @@ func scan(filename string, content []byte, p *refParser, rules scanRules) []span
 	}
 	if filename == "-" || isYAMLName(filename) && !strings.EqualFold(filepath.Ext(filename), ".json") {
 		found = append(found, scanHelmValues(content, start, p, rules.addHelmDigests)...)
+		found = append(found, scanStepNames(content, start, p)...)
 	}
 	if filename == "-" || isDockerfileName(filename) {
 		found = append(found, scanDockerfile(content, start, p)...)
