@@ -62,9 +62,11 @@ By default missing pins are added and stale ones (the tag moved) are
 reported; --update refreshes them too. --check changes nothing and exits
 with status 2 when any reference is unpinned or stale. Templated values
 ({{ .Values.image }}, ${IMAGE}, <your-image>) are reported and skipped.
-Each unique reference is resolved once. image: text inside YAML block
-scalars (run: |, a message) is a script or prose and left alone; existing
-pins there are still refreshed.
+Each unique reference is resolved once. An image: value may stand on the
+line below its key, or be a one-line block scalar (image: >-). image:
+text inside other YAML block scalars (run: |, - | in a command list, a
+message) is a script or prose and left alone; existing pins there are
+still refreshed.
 
 A file is rewritten by writing a temporary file next to it and renaming
 it over the file, keeping its mode, owner and group. tagpin leaves alone,

@@ -113,9 +113,14 @@ func (w *blockWalker) line(n, start, end int) {
 		// A sequence item: it ends the mappings indented beyond its dash.
 		w.closeAbove(col)
 		item = true
+		dash := col
 		p = skipBlank(c, p+1, end)
 		if p == end || c[p] == '#' || c[p] == '-' && (p+1 == end || isBlank(c[p+1])) {
 			return // an item on the next lines, or a nested sequence
+		}
+		if c[p] == '|' || c[p] == '>' {
+			w.block = dash // - | : the item is a block scalar
+			return
 		}
 		col = p - start
 	}

@@ -187,6 +187,10 @@ var fragments = []string{
 	"steps:",
 	"- name: 'gcr.io/cloud-builders/docker'",
 	"  name: localhost:5000/a/b:1",
+	"image:",
+	"  nginx:1@sha256:" + hexA,
+	"image: |-",
+	"  - |",
 }
 
 // separators join fragments.

@@ -116,6 +116,12 @@ func TestPinSpread(t *testing.T) {
 			[]pin.ScanOption{pin.EnvImageKeys("WEB")},
 		},
 		{
+			"helm values text in a script", "values.yaml",
+			"command:\n  - sh\n  - |\n    cat <<EOF\n    image:\n      repository: a\n      tag: \"1\"\n      digest: \"\"\n    EOF\n",
+			"command:\n  - sh\n  - |\n    cat <<EOF\n    image:\n      repository: a\n      tag: \"1\"\n      digest: \"\"\n    EOF\n",
+			[]pin.ScanOption{pin.AddHelmDigests()},
+		},
+		{
 			"helm values in json", "values.json",
 			"{\"image\": {\"repository\": \"nginx\", \"tag\": \"1.27\"}}\n",
 			"{\"image\": {\"repository\": \"nginx\", \"tag\": \"1.27\"}}\n",
