@@ -34,20 +34,22 @@ name:tag@sha256:…, keeping the name and tag exactly as written and every
 other byte as it was. Directories are walked recursively; - reads stdin and
 writes the result to stdout.
 
-It finds references in image: keys of YAML and JSON files (Kubernetes
-manifests, Compose files, GitHub Actions container:, services: and
-uses: docker://, and the name: of Cloud Build steps when it starts with
-a registry host), in FROM lines of Dockerfiles and Containerfiles (also
-continued over lines, and COPY --from=image:tag), in the images:
-entries of kustomization.yaml files, in KEY=reference lines of .env
-files (when KEY ends in IMAGE, or a Compose file in the same directory
-uses it as image: ${KEY}), and existing name:tag@sha256:… pins in any
-text file. FROM ${BASE} is pinned at the default of the ARG
-BASE=… declared before the first FROM; other uses of build arguments
-are reported as templated. A kustomize images entry with
-newTag is pinned by adding (or refreshing) a digest: key after newTag,
-keeping newTag; an entry without newTag is skipped, since its tag comes
-from the resources it matches.
+It finds references in:
+  - image: keys of YAML and JSON files (Kubernetes manifests, Compose
+    files, GitHub Actions container:, services: and uses: docker://),
+    also with the value on the line below or as a one-line block scalar;
+  - the name: of Cloud Build steps, when it starts with a registry host;
+  - FROM lines of Dockerfiles and Containerfiles (also continued over
+    lines) and COPY --from=image:tag; FROM ${BASE} is pinned at the
+    default of the ARG BASE=… declared before the first FROM, other uses
+    of build arguments are reported as templated;
+  - the images: entries of kustomization.yaml files: an entry with
+    newTag is pinned by adding (or refreshing) a digest: key after
+    newTag, keeping newTag; an entry without newTag is skipped, since its
+    tag comes from the resources it matches;
+  - KEY=reference lines of .env files, when KEY ends in IMAGE or a
+    Compose file in the same directory uses it as image: ${KEY};
+  - existing name:tag@sha256:… pins in any text file.
 
 Helm values image maps (repository: and tag:, perhaps registry:, under
 a key ending in image or Image: image:, initImage:, sidecar: image:)
@@ -58,15 +60,18 @@ that does not read digest: would ignore it; --helm-values adds a
 digest: line after tag:. A map with an empty tag (the chart's
 appVersion decides) is skipped.
 
+Images the repository builds itself are skipped as built here, not
+resolved and not counted by --check: ko:// references, Skaffold
+build.artifacts images, Tilt docker_build and custom_build images, and
+every reference to those names in the walked files.
+
 By default missing pins are added and stale ones (the tag moved) are
 reported; --update refreshes them too. --check changes nothing and exits
 with status 2 when any reference is unpinned or stale. Templated values
 ({{ .Values.image }}, ${IMAGE}, <your-image>) are reported and skipped.
-Each unique reference is resolved once. An image: value may stand on the
-line below its key, or be a one-line block scalar (image: >-). image:
-text inside other YAML block scalars (run: |, - | in a command list, a
-message) is a script or prose and left alone; existing pins there are
-still refreshed.
+Each unique reference is resolved once. image: text inside YAML block
+scalars (run: |, - | in a command list, a message) is a script or prose
+and left alone; existing pins there are still refreshed.
 
 A file is rewritten by writing a temporary file next to it and renaming
 it over the file, keeping its mode, owner and group. tagpin leaves alone,

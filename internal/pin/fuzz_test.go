@@ -191,6 +191,9 @@ var fragments = []string{
 	"  nginx:1@sha256:" + hexA,
 	"image: |-",
 	"  - |",
+	"apiVersion: skaffold/v4beta11",
+	"  artifacts:",
+	"image: ko://example.com/cmd/app",
 }
 
 // separators join fragments.

@@ -51,6 +51,7 @@ func TestGolden(t *testing.T) {
 			}
 			for i := range report.Items {
 				report.Items[i].File = strings.TrimPrefix(report.Items[i].File, tmp+string(filepath.Separator))
+				report.Items[i].Message = strings.ReplaceAll(report.Items[i].Message, tmp+string(filepath.Separator), "")
 			}
 			var gotReport bytes.Buffer
 			enc := json.NewEncoder(&gotReport)

@@ -152,12 +152,17 @@ func Run(ctx context.Context, paths []string, resolve ResolveFunc, opts Options)
 	r := &run{
 		opts: opts, resolve: resolve, progress: progress{w: opts.Progress},
 		seen: map[string]bool{}, refs: map[string]imageref.Reference{}, parsed: map[string]imageref.Reference{},
-		composeKeys: map[string]map[string]bool{},
+		composeKeys: map[string]map[string]bool{}, built: map[string]string{},
 	}
 	defer r.progress.clear()
 
 	if err := r.scanAll(ctx, paths); err != nil {
 		return nil, fmt.Errorf("pinning stopped while scanning: %w", err)
+	}
+	for key, ref := range r.refs {
+		if _, ok := r.builtHere(ref); ok {
+			delete(r.refs, key) // built here: nothing to resolve
+		}
 	}
 	resolved, err := r.resolveAll(ctx, r.refs)
 	if err != nil {
@@ -195,7 +200,11 @@ type run struct {
 	// composeKeys are the variables the Compose files of a directory
 	// use as images, by directory.
 	composeKeys map[string]map[string]bool
-	items       []Item
+	// built holds the repositories (domain/path) of the images the
+	// walked build configurations (Skaffold, Tilt) say are built here,
+	// and the file that says so.
+	built map[string]string
+	items []Item
 }
 
 // scannedFile is what pass 1 keeps of a file: enough to tell whether it
@@ -298,6 +307,15 @@ func (r *run) rewriteSafely(f *scannedFile, resolved map[string]resolution) (err
 // reference must be rewritten, its new text.
 func (r *run) decide(file string, content []byte, s span, resolved map[string]resolution) (it Item, replacement string, edit bool) {
 	it = Item{File: file, Line: s.line}
+	if s.kind != Skipped && len(r.built) > 0 {
+		if ref, err := r.parse(content, s); err == nil {
+			if where, ok := r.builtHere(ref); ok {
+				it.Ref, it.Action = ref.Original, actionSkipped
+				it.Message = fmt.Sprintf("built here (%s builds %s), not an image in a registry", where, ref.Name)
+				return it, "", false
+			}
+		}
+	}
 	if s.kind == Skipped || s.kind == Unpinned && r.opts.Check {
 		it.Ref = string(s.text(content))
 		it.Action, it.Message = actionSkipped, s.reason

@@ -203,7 +203,11 @@ func scan(filename string, content []byte, p *refParser, rules scanRules) []span
 	}
 	var found []span
 	if filename == "-" || isYAMLName(filename) {
-		found = append(found, scanYAML(content, start, p)...)
+		yaml := scanYAML(content, start, p)
+		if isSkaffold(content) {
+			markBuilt(content, yaml, skaffoldArtifacts(content, start, p), p, reasonSkaffold)
+		}
+		found = append(found, yaml...)
 	}
 	if filename == "-" || isYAMLName(filename) && !strings.EqualFold(filepath.Ext(filename), ".json") {
 		found = append(found, scanHelmValues(content, start, p, rules.addHelmDigests)...)
@@ -327,6 +331,9 @@ func (p *refParser) classify(content []byte, line, start, end int, reason string
 // s.text(content).
 func (p *refParser) classifySpan(content []byte, s span, reason string) span {
 	text := s.text(content)
+	if reason == "" && bytes.HasPrefix(text, []byte("ko://")) {
+		reason = reasonKo
+	}
 	if reason == "" {
 		reason = templateReason(string(text))
 	}

@@ -161,6 +161,11 @@ func TestScan(t *testing.T) {
 		{"from without image", "Dockerfile", "FROM\nFROM --platform=linux/amd64\n", nil},
 		{"from outside dockerfiles", "build.sh", "FROM alpine\n", nil},
 
+		// Images built here.
+		{"ko", "a.yaml", "image: ko://github.com/acme/app/cmd/web\n", []found{skipped(1, "ko://github.com/acme/app/cmd/web", "built here by ko (ko://import/path), not an image in a registry")}},
+		{"skaffold artifacts", "skaffold.yaml", "apiVersion: skaffold/v4beta11\nbuild:\n  artifacts:\n  - image: app\n    docker: {dockerfile: Dockerfile}\nverify:\n- container:\n    image: app:dev\n- container:\n    image: alpine:3\n", []found{skipped(4, "app", "built here: an artifact of this Skaffold config, not an image in a registry"), skipped(8, "app:dev", "built here: an artifact of this Skaffold config, not an image in a registry"), unpinned(10, "alpine:3")}},
+		{"not skaffold", "a.yaml", "build:\n  artifacts:\n  - image: app\n", []found{unpinned(3, "app")}},
+
 		// Dotenv files.
 		{"env image keys", ".env", "APP_IMAGE=ghcr.io/a/app:1\nbase_image=\"alpine:3\"\n  export  TOOLS_IMAGE='b:2' # x\nOTHER=c:3\n", []found{unpinned(1, "ghcr.io/a/app:1"), unpinned(2, "alpine:3"), unpinned(3, "b:2")}},
 		{"env values", "prod.env", "A_IMAGE=a:1#frag\nB_IMAGE=\"b:1\nC_IMAGE =c:1\nD_IMAGE=\nE_IMAGE=e:1   # comment\r\n", []found{skipped(1, "a:1#frag", "invalid"), unpinned(5, "e:1")}},
