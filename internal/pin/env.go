@@ -47,21 +47,21 @@ func scanEnv(content []byte, start int, p *refParser, imageKeys map[string]bool)
 		}
 		vs, ve := v, end
 		if c := content[v]; c == '"' || c == '\'' {
-			close := -1
+			quote := -1
 			for i := v + 1; i < end; i++ {
 				if content[i] == '\\' && c == '"' {
 					i++
 					continue
 				}
 				if content[i] == c {
-					close = i
+					quote = i
 					break
 				}
 			}
-			if close < 0 {
+			if quote < 0 {
 				return // a value going on over lines
 			}
-			vs, ve = v+1, close
+			vs, ve = v+1, quote
 		} else {
 			for i := v; i < end; i++ {
 				if content[i] == '#' && i > v && isBlank(content[i-1]) {
