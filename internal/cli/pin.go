@@ -95,6 +95,7 @@ failed (including an internal error; the other files are still done),
 		Example: `  tagpin pin deploy/                  # add missing pins
   tagpin pin --update .                # add missing pins and refresh moved tags
   tagpin pin --check .                 # in CI: fail when anything is unpinned or stale
+  tagpin pin --helm-values charts/     # also add digest: keys to Helm values image maps
   helm template app ./chart | tagpin pin - | kubectl apply -f -`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
