@@ -112,6 +112,12 @@ func insertAfter(c []byte, e *blockEntry, ref string) span {
 	if eol == "" {
 		eol = fileLineEnding(c)
 	}
-	indent := strings.Repeat(" ", e.keyStart-e.lineStart)
-	return span{line: e.line, start: e.lineEnd, end: e.lineEnd, ref: ref, before: eol + indent + "digest: "}
+	// The key's indentation as written (a sequence dash becomes a space).
+	indent := []byte(string(c[e.lineStart:e.keyStart]))
+	for i, b := range indent {
+		if !isBlank(b) {
+			indent[i] = ' '
+		}
+	}
+	return span{line: e.line, start: e.lineEnd, end: e.lineEnd, ref: ref, before: eol + string(indent) + "digest: "}
 }

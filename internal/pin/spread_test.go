@@ -93,6 +93,12 @@ func TestPinSpread(t *testing.T) {
 			[]pin.ScanOption{pin.AddHelmDigests()},
 		},
 		{
+			"helm values indented with tabs", "values.yaml",
+			"image:\n\t repository: nginx\n\t tag: 1.27\n",
+			"image:\n\t repository: nginx\n\t tag: 1.27\n\t digest: " + d + "\n",
+			[]pin.ScanOption{pin.AddHelmDigests()},
+		},
+		{
 			"helm values in a list", "values.yaml",
 			"sidecars:\n  - name: shipper\n    image:\n      tag: \"3\"\n      repository: ghcr.io/acme/shipper\n      digest: ''\n",
 			"sidecars:\n  - name: shipper\n    image:\n      tag: \"3\"\n      repository: ghcr.io/acme/shipper\n      digest: '" + d + "'\n", nil,
