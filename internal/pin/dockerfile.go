@@ -1,6 +1,9 @@
 package pin
 
-import "strings"
+import (
+	"regexp"
+	"strings"
+)
 
 // scanDockerfile finds the images of a Dockerfile:
 //
@@ -8,24 +11,36 @@ import "strings"
 //	FROM [--platform=…] image [AS name]
 //	COPY --from=image:tag …       an image, not an earlier stage
 //
-// An instruction may continue over lines ending in a backslash; comment
-// and empty lines between them do not end it. Stage names defined by an
+// An instruction may continue over lines ending in a backslash (or the
+// character of an escape parser directive); comment and empty lines
+// between them do not end it. Stage names defined by an
 // earlier AS and scratch are not images. FROM $BASE or FROM ${BASE}
 // names the default of an ARG declared before the first FROM: that
 // default is the reference (and is pinned where the ARG is); any other
 // use of a build argument is skipped as templated.
 func scanDockerfile(content []byte, start int, parser *refParser) []span {
 	d := &dockerfile{c: content, p: parser, stages: map[string]bool{"scratch": true}, args: map[string]argDefault{}}
-	var words []dockerWord
+	var (
+		words      []dockerWord
+		escape     = byte('\\')
+		directives = true // parser directives come first
+	)
 	lines(content, start, func(n, start, end int) {
 		p := skipBlank(content, start, end)
+		if directives {
+			if e, ok := escapeDirective(content[p:end]); ok {
+				escape = e
+				return
+			}
+			directives = p < end && content[p] == '#' && isDirective(content[p:end])
+		}
 		if p == end || content[p] == '#' {
 			return // comments and empty lines do not end a continuation
 		}
 		continued := false
 		for _, w := range fields(content, p, end) {
 			continued = false
-			if w.end > w.start && content[w.end-1] == '\\' {
+			if w.end > w.start && content[w.end-1] == escape {
 				continued = true
 				if w.end--; w.end == w.start {
 					continue // a lone backslash
@@ -41,6 +56,25 @@ func scanDockerfile(content []byte, start int, parser *refParser) []span {
 	d.instruction(words)
 	return d.found
 }
+
+// escapeDirective returns the character of a "# escape=`" parser
+// directive line.
+func escapeDirective(line []byte) (byte, bool) {
+	m := escapeLine.FindSubmatch(line)
+	if m == nil {
+		return 0, false
+	}
+	return m[1][0], true
+}
+
+var (
+	escapeLine    = regexp.MustCompile(`(?i)^#[ \t]*escape[ \t]*=[ \t]*([\\` + "`" + `])[ \t]*$`)
+	directiveLine = regexp.MustCompile(`(?i)^#[ \t]*[a-z]+[ \t]*=`)
+)
+
+// isDirective reports whether line is a parser directive (# name=value):
+// directives may only come before any other line.
+func isDirective(line []byte) bool { return directiveLine.Match(line) }
 
 // dockerfile is the state of a scan of a Dockerfile.
 type dockerfile struct {

@@ -150,6 +150,8 @@ func TestScan(t *testing.T) {
 		{"arg not used by from", "Dockerfile", "ARG TOOL=alpine:3\nFROM scratch\n", nil},
 		{"from continued", "Dockerfile", "FROM \\\n    --platform=linux/amd64 \\\n    # the base\n    alpine:3.20 \\\n  AS base\nFROM base\n", []found{unpinned(4, "alpine:3.20")}},
 		{"from continued glued", "Dockerfile", "FROM alpine:3.20\\\n AS base\nFROM base\n", []found{unpinned(1, "alpine:3.20")}},
+		{"escape directive", "Dockerfile", "# syntax=docker/dockerfile:1\n# escape=`\nFROM mcr.microsoft.com/windows/servercore:ltsc2022 AS base\nWORKDIR C:\\\nFROM `\n  base\nRUN echo \\\nFROM alpine:3\n", []found{unpinned(3, "mcr.microsoft.com/windows/servercore:ltsc2022"), unpinned(8, "alpine:3")}},
+		{"escape directive too late", "Dockerfile", "FROM alpine:3\n# escape=`\nRUN echo \\\nFROM busybox:1\n", []found{unpinned(1, "alpine:3")}},
 		{"copy from image", "Dockerfile", "FROM alpine:3 AS build\nCOPY --from=build /a /a\nCOPY --chown=0:0 --from=ghcr.io/acme/tools:1.4 /bin/t /bin/t\nCOPY --from=0 /b /b\n", []found{unpinned(1, "alpine:3"), unpinned(3, "ghcr.io/acme/tools:1.4")}},
 		{"copy from context", "Dockerfile", "FROM alpine:3\nCOPY --from=tools /t /t\ncopy --from=Alpine:3 /x /x\nCOPY --from=${TOOLS} /t /t\nCOPY src --from=a:1 /d\n", []found{unpinned(1, "alpine:3"), skipped(2, "tools", "COPY --from names neither a stage of this file nor a tagged image; it may be a build context"), skipped(3, "Alpine:3", "invalid"), skipped(4, "${TOOLS}", "templated value")}},
 		{"copy from continued", "Dockerfile", "FROM scratch\nCOPY \\\n  --from=busybox:1.36 \\\n  /bin/sh /bin/sh\n", []found{unpinned(3, "busybox:1.36")}},
