@@ -55,9 +55,10 @@ Helm values image maps (repository: and tag:, perhaps registry:, under
 a key ending in image or Image: image:, initImage:, sidecar: image:)
 stand for [registry/]repository:tag. A map with a digest: key is pinned
 there (an empty digest is filled in, a stale one reported or refreshed
-like any pin). A map without one is reported as skipped, since a chart
-that does not read digest: would ignore it; --helm-values adds a
-digest: line after tag:. A map with an empty tag (the chart's
+like any pin). A map without one is reported as skipped (not counted by
+--check), since a chart that does not read digest: would ignore it;
+--helm-values adds a digest: line after tag: (and makes --check count
+such maps as unpinned). A map with an empty tag (the chart's
 appVersion decides) is skipped.
 
 Images the repository builds itself are skipped as built here, not
