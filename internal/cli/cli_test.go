@@ -369,3 +369,55 @@ func TestPinCheckExitStatus(t *testing.T) {
 		t.Errorf("--check with drift and a missing file: exit %d, want 1; stderr:\n%s", code, errOut)
 	}
 }
+
+// TestPinHelmValuesAndKustomize pins references spelled by several keys
+// against a real registry: a kustomize images entry always, a Helm values
+// image map only with a digest: key or --helm-values (otherwise it is
+// reported with advice and --check passes).
+func TestPinHelmValuesAndKustomize(t *testing.T) {
+	reg := registrytest.New(t)
+	web := reg.PushImage(t, "web:1.0")
+	api := reg.PushImage(t, "team/api:2")
+	dir := t.TempDir()
+	values := "image:\n  registry: " + reg.Addr() + "\n  repository: web\n  tag: \"1.0\"\n  pullPolicy: IfNotPresent\n"
+	kustomization := "images:\n- name: api\n  newName: " + reg.Ref("team/api") + "\n  newTag: \"2\"\n"
+	writeFiles(t, dir, map[string]string{"chart/values.yaml": values, "overlay/kustomization.yaml": kustomization})
+	flags := regFlags(reg)
+
+	_, errOut, code := tagpin(t, "", append([]string{"pin", dir}, flags...)...)
+	if code != 0 {
+		t.Fatalf("pin: exit %d; stderr:\n%s", code, errOut)
+	}
+	if !strings.Contains(errOut, "pass --helm-values to add one") {
+		t.Errorf("pin does not advise --helm-values:\n%s", errOut)
+	}
+	wantKustomization := kustomization + "  digest: " + api.String() + "\n"
+	if diff := cmp.Diff(wantKustomization, readFile(t, filepath.Join(dir, "overlay/kustomization.yaml"))); diff != "" {
+		t.Errorf("kustomization.yaml (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(values, readFile(t, filepath.Join(dir, "chart/values.yaml"))); diff != "" {
+		t.Errorf("values.yaml changed without --helm-values (-want +got):\n%s", diff)
+	}
+	if _, errOut, code := tagpin(t, "", append([]string{"pin", "--check", dir}, flags...)...); code != 0 {
+		t.Errorf("--check: exit %d, want 0; stderr:\n%s", code, errOut)
+	}
+	if _, errOut, code := tagpin(t, "", append([]string{"pin", "--check", "--helm-values", dir}, flags...)...); code != 2 {
+		t.Errorf("--check --helm-values: exit %d, want 2; stderr:\n%s", code, errOut)
+	}
+
+	if _, errOut, code := tagpin(t, "", append([]string{"pin", "--helm-values", dir}, flags...)...); code != 0 {
+		t.Fatalf("pin --helm-values: exit %d; stderr:\n%s", code, errOut)
+	}
+	wantValues := strings.Replace(values, "tag: \"1.0\"\n", "tag: \"1.0\"\n  digest: "+web.String()+"\n", 1)
+	if diff := cmp.Diff(wantValues, readFile(t, filepath.Join(dir, "chart/values.yaml"))); diff != "" {
+		t.Errorf("values.yaml (-want +got):\n%s", diff)
+	}
+	// With the digest key there, no flag is needed any more.
+	if _, errOut, code := tagpin(t, "", append([]string{"pin", "--check", dir}, flags...)...); code != 0 {
+		t.Errorf("--check after pinning: exit %d, want 0; stderr:\n%s", code, errOut)
+	}
+	reg.PushImage(t, "web:1.0")
+	if _, errOut, code := tagpin(t, "", append([]string{"pin", "--check", dir}, flags...)...); code != 2 || !strings.Contains(errOut, "stale") {
+		t.Errorf("--check after web:1.0 moved: exit %d, want 2 and stale; stderr:\n%s", code, errOut)
+	}
+}

@@ -35,10 +35,37 @@ name:tag@sha256:…, keeping the name and tag exactly as written and every
 other byte as it was. Directories are walked recursively; - reads stdin and
 writes the result to stdout.
 
-It finds references in image: keys of YAML and JSON files (Kubernetes
-manifests, Compose files, GitHub Actions container:, services: and
-uses: docker://), in FROM lines of Dockerfiles and Containerfiles, and
-existing name:tag@sha256:… pins in any text file.
+It finds references in:
+  - image: keys of YAML and JSON files (Kubernetes manifests, Compose
+    files, GitHub Actions container:, services: and uses: docker://),
+    also with the value on the line below or as a one-line block scalar;
+  - the name: of Cloud Build steps, when it starts with a registry host;
+  - FROM lines of Dockerfiles and Containerfiles (also continued over
+    lines) and COPY --from=image:tag; FROM ${BASE} is pinned at the
+    default of the ARG BASE=… declared before the first FROM, other uses
+    of build arguments are reported as templated;
+  - the images: entries of kustomization.yaml files: an entry with
+    newTag is pinned by adding (or refreshing) a digest: key after
+    newTag, keeping newTag; an entry without newTag is skipped, since its
+    tag comes from the resources it matches;
+  - KEY=reference lines of .env files, when KEY ends in IMAGE or a
+    Compose file in the same directory uses it as image: ${KEY};
+  - existing name:tag@sha256:… pins in any text file.
+
+Helm values image maps (repository: and tag:, perhaps registry:, under
+a key ending in image or Image: image:, initImage:, sidecar: image:)
+stand for [registry/]repository:tag. A map with a digest: key is pinned
+there (an empty digest is filled in, a stale one reported or refreshed
+like any pin). A map without one is reported as skipped (not counted by
+--check), since a chart that does not read digest: would ignore it;
+--helm-values adds a digest: line after tag: (and makes --check count
+such maps as unpinned). A map with an empty tag (the chart's
+appVersion decides) is skipped.
+
+Images the repository builds itself are skipped as built here, not
+resolved and not counted by --check: ko:// references, Skaffold
+build.artifacts images, Tilt docker_build and custom_build images, and
+every reference to those names in the walked files.
 
 Directories are walked whole, testdata included, except .git,
 node_modules and vendor, the paths --exclude names and those named by
@@ -58,8 +85,8 @@ reported; --update refreshes them too. --check changes nothing and exits
 with status 2 when any reference is unpinned or stale. Templated values
 ({{ .Values.image }}, ${IMAGE}, <your-image>) are reported and skipped.
 Each unique reference is resolved once. image: text inside YAML block
-scalars (run: |, a message) is a script or prose and left alone; existing
-pins there are still refreshed.
+scalars (run: |, - | in a command list, a message) is a script or prose
+and left alone; existing pins there are still refreshed.
 
 A file is rewritten by writing a temporary file next to it and renaming
 it over the file, keeping its mode, owner and group. tagpin leaves alone,
@@ -83,6 +110,7 @@ failed (including an internal error; the other files are still done),
 		Example: `  tagpin pin deploy/                  # add missing pins
   tagpin pin --update .                # add missing pins and refresh moved tags
   tagpin pin --check .                 # in CI: fail when anything is unpinned or stale
+  tagpin pin --helm-values charts/     # also add digest: keys to Helm values image maps
   helm template app ./chart | tagpin pin - | kubectl apply -f -`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -150,6 +178,7 @@ failed (including an internal error; the other files are still done),
 	cmd.Flags().BoolVar(&diff, "diff", false, "print a unified diff of the changes instead of writing files")
 	cmd.Flags().IntVar(&concurrency, "concurrency", 8, "references resolved in parallel")
 	cmd.Flags().BoolVar(&opts.BreakHardlinks, "break-hardlinks", false, "also rewrite files with more than one hard link (the other links keep the old content)")
+	cmd.Flags().BoolVar(&opts.HelmDigests, "helm-values", false, "add a digest: key after tag: to Helm values image maps that have none (maps with one are always pinned)")
 	cmd.Flags().BoolVar(&opts.FollowSymlinks, "follow-symlinks", false, "also pin the files that symbolic links in a directory point at outside it")
 	cmd.Flags().StringArrayVar(&opts.Exclude, "exclude", nil, "leave out the paths under a walked directory that match this pattern (gitignore syntax, relative to the directory; repeatable); the directory's .tagpinignore adds its own")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "report format: text (on stderr), json (on stdout) or markdown (on stdout: a table of the pins added and refreshed, with old and new digests and when the tag moved, for a pull request)")
@@ -182,6 +211,8 @@ func addHints(r *pin.Report) {
 			r.Items[i].Message += "; pass --break-hardlinks to replace it anyway"
 		case pin.ProblemSymlinkOutside:
 			r.Items[i].Message += " (pass --follow-symlinks to pin the file it points at)"
+		case pin.ProblemNoDigestKey:
+			r.Items[i].Message += " (pass --helm-values to add one after tag:)"
 		}
 	}
 }

@@ -16,14 +16,25 @@ const fuzzDigest = digest.Digest("sha256:" + hexB)
 
 // fuzzNames are the file names a fuzz input is scanned as, one per rule
 // set.
-var fuzzNames = []string{"a.yaml", "a.json", "Dockerfile", "-", "a.sh"}
+var fuzzNames = []string{"a.yaml", "a.json", "Dockerfile", "-", "a.sh", "kustomization.yaml", ".env"}
+
+// fuzzRules returns the file name and scan options a fuzz input is
+// scanned with: the file name picks the rules, and every other pass
+// through the names adds digest keys to Helm values image maps.
+func fuzzRules(rules uint8) (string, []pin.ScanOption) {
+	name := fuzzNames[int(rules)%len(fuzzNames)]
+	if int(rules)/len(fuzzNames)%2 == 1 {
+		return name, []pin.ScanOption{pin.AddHelmDigests()}
+	}
+	return name, nil
+}
 
 // pinAll returns an edit pinning every reference that is not skipped.
 func pinAll(fs []pin.Finding) []pin.Edit {
 	var edits []pin.Edit
 	for _, f := range fs {
 		if f.Kind != pin.Skipped {
-			edits = append(edits, pin.Edit{Start: f.Start, End: f.End, New: f.Ref.WithDigest(fuzzDigest)})
+			edits = append(edits, f.Pin(fuzzDigest))
 		}
 	}
 	return edits
@@ -48,15 +59,16 @@ func FuzzScanPreservesBytes(f *testing.F) {
 		f.Fatal(err)
 	}
 	for _, dir := range dirs {
-		name := goldenInput(f, dir)
-		content := readFile(f, filepath.Join(dir, name))
-		for i := range fuzzNames {
-			f.Add(uint8(i), content)
+		for _, name := range goldenInputs(f, dir) {
+			content := readFile(f, filepath.Join(dir, name))
+			for i := range fuzzNames {
+				f.Add(uint8(i), content)
+			}
 		}
 	}
 	f.Fuzz(func(t *testing.T, rules uint8, content []byte) {
-		name := fuzzNames[int(rules)%len(fuzzNames)]
-		fs := pin.Scan(name, content)
+		name, opts := fuzzRules(rules)
+		fs := pin.Scan(name, content, opts...)
 		end := 0
 		for _, fd := range fs {
 			if fd.Start < end || fd.End < fd.Start || fd.End > len(content) {
@@ -66,7 +78,7 @@ func FuzzScanPreservesBytes(f *testing.F) {
 			if got := string(content[fd.Start:fd.End]); got != fd.Text {
 				t.Fatalf("content[%d:%d] = %q, Text = %q", fd.Start, fd.End, got, fd.Text)
 			}
-			if fd.Kind != pin.Skipped && fd.Ref.Original != fd.Text {
+			if fd.Kind != pin.Skipped && !fd.Spread && fd.Ref.Original != fd.Text {
 				t.Fatalf("Ref.Original = %q, Text = %q", fd.Ref.Original, fd.Text)
 			}
 		}
@@ -96,23 +108,29 @@ func FuzzScanPreservesBytes(f *testing.F) {
 		// Pinning is idempotent: the second scan finds every rewritten
 		// reference again, pinned, so a second run changes nothing.
 		again := map[string]pin.Kind{}
-		for _, fd := range pin.Scan(name, out) {
-			again[fd.Text] = fd.Kind
-		}
-		for _, e := range edits {
-			if kind, ok := again[e.New]; !ok || kind != pin.Pinned && kind != pin.DigestOnly {
-				t.Fatalf("after pinning, %q is found as %v (found: %v)", e.New, kind, ok)
+		for _, fd := range pin.Scan(name, out, opts...) {
+			if fd.Kind != pin.Skipped {
+				again[fd.Ref.Original] = fd.Kind
 			}
 		}
-		checkRepin(t, name, out)
+		for _, fd := range fs {
+			if fd.Kind == pin.Skipped {
+				continue
+			}
+			want := fd.Ref.WithDigest(fuzzDigest)
+			if kind, ok := again[want]; !ok || kind != pin.Pinned && kind != pin.DigestOnly {
+				t.Fatalf("after pinning, %q is found as %v (found: %v)", want, kind, ok)
+			}
+		}
+		checkRepin(t, name, opts, out)
 	})
 }
 
 // checkRepin pins content, already pinned to fuzzDigest, again: the
 // edits of its scan apply, and change nothing.
-func checkRepin(t *testing.T, name string, content []byte) {
+func checkRepin(t *testing.T, name string, opts []pin.ScanOption, content []byte) {
 	t.Helper()
-	out, err := pin.Apply(content, pinAll(pin.Scan(name, content)))
+	out, err := pin.Apply(content, pinAll(pin.Scan(name, content, opts...)))
 	if err != nil {
 		t.Fatalf("Apply with the edits of a scan of pinned content: %v", err)
 	}
@@ -147,6 +165,35 @@ var fragments = []string{
 	"nginx:1@sha256:" + hexA + "nginx:1@sha256:" + hexB,
 	"image: ${REG}/nginx:1@sha256:" + hexA,
 	"---",
+	"images:",
+	"- name: nginx",
+	"  newTag: \"1.27\"",
+	"  newName: ghcr.io/acme/nginx",
+	"  digest: sha256:" + hexA,
+	"  digest:",
+	"- {name: a, newTag: b}",
+	"initImage:",
+	"  repository: ghcr.io/acme/init",
+	"  tag: \"2\" # pinned by tagpin",
+	"  registry: quay.io",
+	"sidecar:\n  image:",
+	"ARG B=\"alpine:3\"",
+	"FROM \\",
+	"COPY --from=alpine:3 /a /b",
+	"  --platform=$P alpine:3.20 AS y",
+	"APP_IMAGE=ghcr.io/acme/app:1.2 # app",
+	"export BASE_IMAGE='alpine:3'",
+	"DB_IMAGE=\"postgres:16@sha256:" + hexB + "\"",
+	"steps:",
+	"- name: 'gcr.io/cloud-builders/docker'",
+	"  name: localhost:5000/a/b:1",
+	"image:",
+	"  nginx:1@sha256:" + hexA,
+	"image: |-",
+	"  - |",
+	"apiVersion: skaffold/v4beta11",
+	"  artifacts:",
+	"image: ko://example.com/cmd/app",
 }
 
 // separators join fragments.
@@ -159,21 +206,23 @@ var separators = []string{"\n", " ", "", "\r\n", "\n  ", "="}
 // Apply never fails on the edits of a scan, and pinning twice is
 // idempotent.
 func FuzzPinsInEveryPosition(f *testing.F) {
-	f.Add(uint8(2), []byte{1, 2})                // ARG pin, then FROM pin
-	f.Add(uint8(0), []byte{0, 6})                // comment pin, then image: pin
-	f.Add(uint8(3), []byte{0, 1, 2, 5, 6, 7, 8}) // everything, as stdin
-	f.Add(uint8(0), []byte{10, 12, 5})           // a block scalar, then a key
-	f.Add(uint8(0), []byte{14, 15, 16})          // a workflow
-	f.Add(uint8(4), []byte{19, 19, 0})           // pins glued together, as a script
+	f.Add(uint8(2), []byte{1, 2})                       // ARG pin, then FROM pin
+	f.Add(uint8(0), []byte{0, 6})                       // comment pin, then image: pin
+	f.Add(uint8(3), []byte{0, 1, 2, 5, 6, 7, 8})        // everything, as stdin
+	f.Add(uint8(0), []byte{10, 12, 5})                  // a block scalar, then a key
+	f.Add(uint8(0), []byte{14, 15, 16})                 // a workflow
+	f.Add(uint8(4), []byte{19, 19, 0})                  // pins glued together, as a script
+	f.Add(uint8(5), []byte{22, 23, 24, 26, 23, 25, 24}) // kustomize images entries
+	f.Add(uint8(5), []byte{22, 23, 24, 27, 23})         // a digest: key without a value
 	f.Fuzz(func(t *testing.T, rules uint8, layout []byte) {
-		name := fuzzNames[int(rules)%len(fuzzNames)]
+		name, opts := fuzzRules(rules)
 		var b strings.Builder
 		for _, c := range layout {
 			b.WriteString(fragments[int(c)%len(fragments)])
 			b.WriteString(separators[int(c)/len(fragments)%len(separators)])
 		}
 		content := []byte(b.String())
-		fs := pin.Scan(name, content)
+		fs := pin.Scan(name, content, opts...)
 		end := 0
 		for _, fd := range fs {
 			if fd.Start < end || fd.End < fd.Start || fd.End > len(content) {
@@ -185,6 +234,6 @@ func FuzzPinsInEveryPosition(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Apply with the edits of a scan of %q: %v", content, err)
 		}
-		checkRepin(t, name, out)
+		checkRepin(t, name, opts, out)
 	})
 }

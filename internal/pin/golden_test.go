@@ -16,35 +16,42 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
-// TestGolden pins (with Update) the one input file of every case under
-// testdata/golden and compares the result with <input>.golden and the
-// report with report.golden.
+// TestGolden pins (with Update) the input files of every case under
+// testdata/golden, together, and compares each result with
+// <input>.golden and the report with report.golden. Cases whose name
+// ends in -add-digests run with HelmDigests.
 func TestGolden(t *testing.T) {
 	t.Parallel()
 	for _, dir := range goldenCases(t) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			t.Parallel()
-			name := goldenInput(t, dir)
-			input, err := os.ReadFile(filepath.Join(dir, name))
-			if err != nil {
-				t.Fatal(err)
-			}
+			names := goldenInputs(t, dir)
 			tmp := t.TempDir()
-			path := filepath.Join(tmp, name)
-			if err := os.WriteFile(path, input, 0o644); err != nil {
-				t.Fatal(err)
+			for _, name := range names {
+				input, err := os.ReadFile(filepath.Join(dir, name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(tmp, name), input, 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 			fake := &fakeResolver{derive: true}
-			report, err := pin.Run(t.Context(), []string{tmp}, fake.resolve, pin.Options{Update: true})
+			opts := pin.Options{Update: true, HelmDigests: strings.HasSuffix(dir, "-add-digests")}
+			report, err := pin.Run(t.Context(), []string{tmp}, fake.resolve, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
+			for _, name := range names {
+				got, err := os.ReadFile(filepath.Join(tmp, name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				compareGolden(t, filepath.Join(dir, name+".golden"), got)
 			}
 			for i := range report.Items {
 				report.Items[i].File = strings.TrimPrefix(report.Items[i].File, tmp+string(filepath.Separator))
+				report.Items[i].Message = strings.ReplaceAll(report.Items[i].Message, tmp+string(filepath.Separator), "")
 			}
 			var gotReport bytes.Buffer
 			enc := json.NewEncoder(&gotReport)
@@ -53,7 +60,6 @@ func TestGolden(t *testing.T) {
 			if err := enc.Encode(report); err != nil {
 				t.Fatal(err)
 			}
-			compareGolden(t, filepath.Join(dir, name+".golden"), got)
 			compareGolden(t, filepath.Join(dir, "report.golden"), gotReport.Bytes())
 		})
 	}
@@ -68,8 +74,9 @@ func goldenCases(t *testing.T) []string {
 	return dirs
 }
 
-// goldenInput returns the name of the one input file of a case.
-func goldenInput(t testing.TB, dir string) string {
+// goldenInputs returns the names of the input files of a case: every
+// file but the *.golden ones.
+func goldenInputs(t testing.TB, dir string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -81,10 +88,10 @@ func goldenInput(t testing.TB, dir string) string {
 			inputs = append(inputs, e.Name())
 		}
 	}
-	if len(inputs) != 1 {
-		t.Fatalf("%s: want exactly one input file besides *.golden, have %q", dir, inputs)
+	if len(inputs) == 0 {
+		t.Fatalf("%s: no input file besides *.golden", dir)
 	}
-	return inputs[0]
+	return inputs
 }
 
 func compareGolden(t *testing.T, path string, got []byte) {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 
 	"github.com/opencontainers/go-digest"
@@ -48,6 +49,12 @@ type Options struct {
 	// old content; without BreakHardlinks such files are reported as
 	// failed (ProblemHardLinked) and left alone.
 	BreakHardlinks bool
+	// HelmDigests adds a digest: key to the Helm values image maps
+	// (repository: and tag: under an image: key) that have none. Without
+	// it they are reported as skipped (ProblemNoDigestKey), since a chart
+	// that does not read the key would ignore the digest; maps with a
+	// digest: key are always pinned there.
+	HelmDigests bool
 	// FollowSymlinks scans files that symbolic links met in a walked
 	// directory point at outside that directory (and rewrites them at
 	// their target). Without it such links are reported as skipped
@@ -91,7 +98,8 @@ type Item struct {
 	// Message says why a reference was skipped, failed or is stale, and
 	// what to do.
 	Message string `json:"message,omitempty"`
-	// Problem classifies why a file was skipped or failed as a whole
+	// Problem classifies why a file was skipped or failed as a whole,
+	// or why a reference was left alone when the caller can change that
 	// (one of the Problem constants), so that callers can add advice in
 	// their own terms; empty for everything else.
 	Problem string `json:"problem,omitempty"`
@@ -117,6 +125,9 @@ const (
 	ProblemTemporaryFile = "temporary-file"
 	// ProblemInternal: a bug in tagpin; the file was left alone.
 	ProblemInternal = "internal"
+	// ProblemNoDigestKey: a Helm values image map has no digest: key,
+	// so the reference was only reported (see Options.HelmDigests).
+	ProblemNoDigestKey = "no-digest-key"
 )
 
 // Item actions.
@@ -154,11 +165,17 @@ func Run(ctx context.Context, paths []string, resolve ResolveFunc, opts Options)
 	r := &run{
 		opts: opts, resolve: resolve, progress: progress{w: opts.Progress}, exclude: exclude,
 		seen: map[string]bool{}, refs: map[string]imageref.Reference{}, parsed: map[string]imageref.Reference{},
+		composeKeys: map[string]map[string]bool{}, built: map[string]string{},
 	}
 	defer r.progress.clear()
 
 	if err := r.scanAll(ctx, paths); err != nil {
 		return nil, fmt.Errorf("pinning stopped while scanning: %w", err)
+	}
+	for key, ref := range r.refs {
+		if _, ok := r.builtHere(ref); ok {
+			delete(r.refs, key) // built here: nothing to resolve
+		}
 	}
 	resolved, err := r.resolveAll(ctx, r.refs)
 	if err != nil {
@@ -193,7 +210,14 @@ type run struct {
 	parsed map[string]imageref.Reference
 	// parser parses the texts scans find, remembering them.
 	parser refParser
-	items  []Item
+	// composeKeys are the variables the Compose files of a directory
+	// use as images, by directory.
+	composeKeys map[string]map[string]bool
+	// built holds the repositories (domain/path) of the images the
+	// walked build configurations (Skaffold, Tilt) say are built here,
+	// and the file that says so.
+	built map[string]string
+	items []Item
 	// exclude are Options.Exclude, parsed.
 	exclude ignoreList
 }
@@ -225,6 +249,24 @@ func (r *run) skipFile(file, problem, message string) {
 	r.items = append(r.items, Item{File: file, Action: actionSkipped, Message: message, Problem: problem})
 }
 
+// rules returns the scan rules for the file at path: those the options
+// ask for and, for a dotenv file, the variables the Compose files next
+// to it use as images (read once per directory, so that both passes
+// scan with the same rules).
+func (r *run) rules(path string) scanRules {
+	rules := scanRules{addHelmDigests: r.opts.HelmDigests}
+	if path != "-" && isEnvName(path) {
+		dir := filepath.Dir(path)
+		keys, ok := r.composeKeys[dir]
+		if !ok {
+			keys = composeImageKeys(dir)
+			r.composeKeys[dir] = keys
+		}
+		rules.envImageKeys = keys
+	}
+	return rules
+}
+
 // want notes the references of one scanned file that pass 2 needs
 // resolved: pins, and (unless checking) unpinned references.
 func (r *run) want(content []byte, spans []span) {
@@ -232,7 +274,7 @@ func (r *run) want(content []byte, spans []span) {
 		if s.kind != Pinned && (s.kind != Unpinned || r.opts.Check) {
 			continue
 		}
-		b := content[s.start:s.end]
+		b := s.text(content)
 		if _, ok := r.parsed[string(b)]; ok {
 			continue
 		}
@@ -247,12 +289,13 @@ func (r *run) want(content []byte, spans []span) {
 	}
 }
 
-// parse returns the reference at span s of content, and its text.
+// parse returns the reference of span s of content.
 func (r *run) parse(content []byte, s span) (imageref.Reference, error) {
-	if ref, ok := r.parsed[string(content[s.start:s.end])]; ok {
+	text := s.text(content)
+	if ref, ok := r.parsed[string(text)]; ok {
 		return ref, nil
 	}
-	return r.parser.parse(content[s.start:s.end])
+	return r.parser.parse(text)
 }
 
 // finish is pass 2 for one file: it decides what to do with each
@@ -287,9 +330,21 @@ func (r *run) rewriteSafely(f *scannedFile, resolved map[string]resolution) (err
 // reference must be rewritten, its new text.
 func (r *run) decide(file string, content []byte, s span, resolved map[string]resolution) (it Item, replacement string, edit bool) {
 	it = Item{File: file, Line: s.line}
+	if s.kind != Skipped && len(r.built) > 0 {
+		if ref, err := r.parse(content, s); err == nil {
+			if where, ok := r.builtHere(ref); ok {
+				it.Ref, it.Action = ref.Original, actionSkipped
+				it.Message = fmt.Sprintf("built here (%s builds %s), not an image in a registry", where, ref.Name)
+				return it, "", false
+			}
+		}
+	}
 	if s.kind == Skipped || s.kind == Unpinned && r.opts.Check {
-		it.Ref = string(content[s.start:s.end])
+		it.Ref = string(s.text(content))
 		it.Action, it.Message = actionSkipped, s.reason
+		if s.reason == reasonNoDigestKey {
+			it.Problem = ProblemNoDigestKey
+		}
 		if s.kind == Unpinned {
 			it.Action, it.Message = actionUnpinned, "no digest pinned"
 		}
@@ -298,7 +353,7 @@ func (r *run) decide(file string, content []byte, s span, resolved map[string]re
 	ref, err := r.parse(content, s)
 	it.Ref = ref.Original
 	if err != nil {
-		it.Ref = string(content[s.start:s.end])
+		it.Ref = string(s.text(content))
 		it.Action, it.Message = actionFailed, fmt.Sprintf("parsing %s again: %v", it.Ref, err)
 		return it, "", false
 	}
@@ -319,13 +374,13 @@ func (r *run) decide(file string, content []byte, s span, resolved map[string]re
 	switch {
 	case s.kind == Unpinned:
 		it.Action = actionPinned
-		return it, ref.WithDigest(res.digest), true
+		return it, s.pinned(ref, res.digest), true
 	case ref.Digest == res.digest:
 		it.Action = actionAlreadyPinned
 		return it, "", false
 	case r.opts.Update && !r.opts.Check:
 		it.Action = actionRefreshed
-		return it, ref.WithDigest(res.digest), true
+		return it, s.pinned(ref, res.digest), true
 	default:
 		it.Action = actionStale
 		it.Message = fmt.Sprintf("the tag now points at %s", res.digest)

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/tagpin/tagpin/internal/imageref"
 )
 
@@ -58,6 +60,22 @@ type Finding struct {
 	Kind Kind
 	// Reason says why a reference was skipped.
 	Reason string
+	// Spread reports a reference spelled by several keys (a kustomize
+	// images entry, a Helm values map): then Ref is the reference they
+	// make, Text is where its digest is written (the digest value, or an
+	// empty span where a digest key is added), and pinning writes
+	// DigestBefore, the digest and DigestAfter there.
+	Spread                    bool
+	DigestBefore, DigestAfter string
+}
+
+// Pin returns the edit that pins f to d: the reference with d as its
+// digest or, for a spread reference, the digest where it belongs.
+func (f Finding) Pin(d digest.Digest) Edit {
+	if f.Spread {
+		return Edit{Start: f.Start, End: f.End, New: f.DigestBefore + d.String() + f.DigestAfter}
+	}
+	return Edit{Start: f.Start, End: f.End, New: f.Ref.WithDigest(d)}
 }
 
 // Edit replaces content[Start:End] with New.
@@ -77,6 +95,27 @@ type span struct {
 	line, start, end int
 	kind             Kind
 	reason           string
+	// ref is the reference a spread span stands for (see
+	// Finding.Spread); empty when the span's text is the reference.
+	ref string
+	// before and after surround the digest written in a spread span.
+	before, after string
+}
+
+// text returns the reference text of s in content.
+func (s span) text(content []byte) []byte {
+	if s.ref != "" {
+		return []byte(s.ref)
+	}
+	return content[s.start:s.end]
+}
+
+// pinned returns what replaces s to pin ref, its reference, to d.
+func (s span) pinned(ref imageref.Reference, d digest.Digest) string {
+	if s.ref != "" {
+		return s.before + d.String() + s.after
+	}
+	return ref.WithDigest(d)
 }
 
 // binaryPrefix is how much of a file is searched for a NUL byte to tell
@@ -86,26 +125,75 @@ const binaryPrefix = 8 << 10
 // Scan returns the image references in content, ordered by offset, each
 // byte span at most once. filename selects the rules: image: keys for
 // *.yaml, *.yml and *.json, FROM lines for Dockerfiles and
-// Containerfiles, both for "-" (stdin), and name:tag@sha256:… pins for
+// Containerfiles, both for "-" (stdin), the name: of build steps that
+// starts with a registry host (Cloud Build), images: entries for
+// kustomization files, KEY=reference lines for dotenv files whose KEY
+// ends in IMAGE (see EnvImageKeys), and name:tag@sha256:… pins for
 // every text file. Binary content (a NUL byte in the first 8 KiB) yields
 // nothing.
-func Scan(filename string, content []byte) []Finding {
-	var p refParser
-	spans := scan(filename, content, &p)
+func Scan(filename string, content []byte, opts ...ScanOption) []Finding {
+	var (
+		p     refParser
+		rules scanRules
+	)
+	for _, o := range opts {
+		o(&rules)
+	}
+	spans := scan(filename, content, &p, rules)
 	found := make([]Finding, 0, len(spans))
 	for _, s := range spans {
-		f := Finding{Line: s.line, Start: s.start, End: s.end, Text: string(content[s.start:s.end]), Kind: s.kind, Reason: s.reason}
+		f := Finding{
+			Line: s.line, Start: s.start, End: s.end, Text: string(content[s.start:s.end]), Kind: s.kind, Reason: s.reason,
+			Spread: s.ref != "", DigestBefore: s.before, DigestAfter: s.after,
+		}
 		if f.Kind != Skipped {
 			// Classifying parsed it already: it cannot fail.
-			f.Ref, _ = p.parse(content[s.start:s.end])
+			f.Ref, _ = p.parse(s.text(content))
 		}
 		found = append(found, f)
 	}
 	return found
 }
 
+// ScanOption changes what Scan reports.
+type ScanOption func(*scanRules)
+
+// scanRules are the choices ScanOptions make; the zero value is the
+// default.
+type scanRules struct {
+	// addHelmDigests pins Helm values image maps that have no digest
+	// key by adding one.
+	addHelmDigests bool
+	// envImageKeys are the variables of a dotenv file that hold image
+	// references besides those ending in IMAGE.
+	envImageKeys map[string]bool
+}
+
+// AddHelmDigests makes Scan pin the Helm values image maps
+// (repository: and tag: under an image: key) that have no digest: key
+// by adding one after tag:. By default they are reported as skipped:
+// a chart that does not read the key would ignore the digest.
+func AddHelmDigests() ScanOption {
+	return func(r *scanRules) { r.addHelmDigests = true }
+}
+
+// EnvImageKeys makes Scan read the values of these variables of a
+// dotenv file (.env, .env.*, *.env) as image references, besides the
+// variables whose name ends in IMAGE: those a Compose file uses as an
+// image: value.
+func EnvImageKeys(keys ...string) ScanOption {
+	return func(r *scanRules) {
+		if r.envImageKeys == nil {
+			r.envImageKeys = map[string]bool{}
+		}
+		for _, k := range keys {
+			r.envImageKeys[k] = true
+		}
+	}
+}
+
 // scan is Scan without the parsed references.
-func scan(filename string, content []byte, p *refParser) []span {
+func scan(filename string, content []byte, p *refParser, rules scanRules) []span {
 	if isBinary(content) {
 		return nil
 	}
@@ -115,10 +203,24 @@ func scan(filename string, content []byte, p *refParser) []span {
 	}
 	var found []span
 	if filename == "-" || isYAMLName(filename) {
-		found = append(found, scanYAML(content, start, p)...)
+		yaml := scanYAML(content, start, p)
+		if isSkaffold(content) {
+			markBuilt(content, yaml, skaffoldArtifacts(content, start, p), p, reasonSkaffold)
+		}
+		found = append(found, yaml...)
+	}
+	if filename == "-" || isYAMLName(filename) && !strings.EqualFold(filepath.Ext(filename), ".json") {
+		found = append(found, scanHelmValues(content, start, p, rules.addHelmDigests)...)
+		found = append(found, scanStepNames(content, start, p)...)
 	}
 	if filename == "-" || isDockerfileName(filename) {
 		found = append(found, scanDockerfile(content, start, p)...)
+	}
+	if isEnvName(filename) {
+		found = append(found, scanEnv(content, start, p, rules.envImageKeys)...)
+	}
+	if isKustomizationName(filename) {
+		found = append(found, scanKustomization(content, start, p)...)
 	}
 	return mergePins(dropOverlaps(found), scanPins(content, p))
 }
@@ -222,16 +324,24 @@ func templateReason(value string) string {
 // classify turns the reference text at content[start:end] into a span.
 // reason, when not empty, marks it as skipped without parsing.
 func (p *refParser) classify(content []byte, line, start, end int, reason string) span {
-	s := span{line: line, start: start, end: end}
-	text := string(content[start:end])
+	return p.classifySpan(content, span{line: line, start: start, end: end}, reason)
+}
+
+// classifySpan sets the kind (and reason) of s, whose reference is
+// s.text(content).
+func (p *refParser) classifySpan(content []byte, s span, reason string) span {
+	text := s.text(content)
+	if reason == "" && bytes.HasPrefix(text, []byte("ko://")) {
+		reason = reasonKo
+	}
 	if reason == "" {
-		reason = templateReason(text)
+		reason = templateReason(string(text))
 	}
 	if reason != "" {
 		s.kind, s.reason = Skipped, reason
 		return s
 	}
-	ref, err := p.parse(content[start:end])
+	ref, err := p.parse(text)
 	switch {
 	case err != nil:
 		s.kind, s.reason = Skipped, err.Error()
@@ -245,10 +355,12 @@ func (p *refParser) classify(content []byte, line, start, end int, reason string
 	return s
 }
 
-// dropOverlaps sorts spans by offset and drops any that overlaps an
-// earlier one, so two rules never report the same bytes twice.
+// dropOverlaps sorts spans by offset (an empty span, where text is
+// inserted, before a span starting at the same offset) and drops any
+// that overlaps an earlier one, so two rules never report the same
+// bytes twice.
 func dropOverlaps(found []span) []span {
-	slices.SortStableFunc(found, func(a, b span) int { return cmp.Compare(a.start, b.start) })
+	slices.SortStableFunc(found, func(a, b span) int { return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.end, b.end)) })
 	kept := found[:0]
 	for _, f := range found {
 		if len(kept) > 0 && f.start < kept[len(kept)-1].end {

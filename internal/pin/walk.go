@@ -190,15 +190,21 @@ func (r *run) scanFile(path string) {
 	}
 }
 
-// scanSafely is scan, with a panic (a bug) turned into an error
-// wrapping ErrInternal, so that one file cannot stop the run.
+// scanSafely notes the builds the file declares and scans it, with a
+// panic (a bug) turned into an error wrapping ErrInternal, so that one
+// file cannot stop the run.
 func (r *run) scanSafely(path string, content []byte) (spans []span, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = internalError(path, p)
 		}
 	}()
-	return scan(path, content, &r.parser), nil
+	for repo := range declaredBuilds(path, content, &r.parser) {
+		if _, ok := r.built[repo]; !ok {
+			r.built[repo] = path
+		}
+	}
+	return scan(path, content, &r.parser, r.rules(path)), nil
 }
 
 // scanStdin reads Stdin once and keeps its content for pass 2.

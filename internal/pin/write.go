@@ -62,7 +62,7 @@ func (r *run) rewrite(f *scannedFile, resolved map[string]resolution) error {
 		}
 	}()
 	edited := false
-	for _, s := range scan(r.scanName(f.path), content, &r.parser) {
+	for _, s := range scan(r.scanName(f.path), content, &r.parser, r.rules(f.path)) {
 		it, text, edit := r.decide(f.path, content, s, resolved)
 		r.items = append(r.items, it)
 		if edit {

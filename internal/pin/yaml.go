@@ -38,8 +38,9 @@ func isWorkflow(content []byte) bool {
 // enough state (flow collections across lines, block scalars) to tell keys
 // from text.
 func scanYAML(content []byte, start int, p *refParser) []span {
-	s := &yamlScanner{p: p, c: content, workflow: isWorkflow(content), block: -1}
+	s := &yamlScanner{p: p, c: content, workflow: isWorkflow(content), block: -1, next: -1}
 	lines(content, start, s.line)
+	s.endBlock()
 	return s.found
 }
 
@@ -53,7 +54,21 @@ type yamlScanner struct {
 	// block is the column of the key that opened a block scalar (|, >):
 	// lines indented beyond it are text. -1 outside block scalars.
 	block int
+	// blockImage is the block scalar that is an image's value, when
+	// block is one.
+	blockImage *blockValue
+	// next is the column of an image key whose value may be on the next
+	// line; -1 when the previous line did not end with one.
+	next  int
 	found []span
+}
+
+// blockValue is what a block scalar holding an image has shown so far.
+type blockValue struct {
+	line                         int // of the key
+	indicatorStart, indicator    int // the | or > and its modifiers
+	lines                        int // lines of text
+	textLine, textStart, textEnd int // the first line of text
 }
 
 func (s *yamlScanner) line(n, start, end int) {
@@ -67,9 +82,20 @@ func (s *yamlScanner) line(n, start, end int) {
 			// Text of a block scalar: a script, a message, an embedded
 			// file. "image: x" there is prose or shell, not a key (pins
 			// in it are still found, as in any text).
+			if b := s.blockImage; b != nil {
+				if b.lines++; b.lines == 1 {
+					b.textLine, b.textStart, b.textEnd = n, p, trimBlankEnd(s.c, p, end)
+				}
+			}
 			return
 		}
-		s.block = -1
+		s.endBlock()
+	}
+	if next := s.next; next >= 0 {
+		s.next = -1
+		if col > next && s.nextLineValue(n, p, end) {
+			return
+		}
 	}
 	if col == 0 {
 		if isDocumentMarker(s.c[start:end]) {
@@ -88,6 +114,7 @@ func (s *yamlScanner) line(n, start, end int) {
 // lineStart, and records the values of image keys.
 func (s *yamlScanner) tokens(n, lineStart, p, end int) {
 	c := s.c
+	entry := -1 // column of the last sequence entry's dash
 	for p < end {
 		switch b := c[p]; {
 		case isBlank(b), b == ',':
@@ -101,7 +128,13 @@ func (s *yamlScanner) tokens(n, lineStart, p, end int) {
 			s.depth = max(s.depth-1, 0)
 			p++
 		case (b == '-' || b == '?') && (p+1 == end || isBlank(c[p+1])):
+			entry = p - lineStart
 			p++ // a sequence entry or an explicit key
+		case (b == '|' || b == '>') && entry >= 0 && s.depth == 0:
+			// - | : a block scalar as a sequence entry (a script in a
+			// command list): its lines are text.
+			s.block = entry
+			return
 		default:
 			sc, ok := s.scalar(p, end)
 			if !ok {
@@ -120,14 +153,17 @@ func (s *yamlScanner) tokens(n, lineStart, p, end int) {
 func (s *yamlScanner) value(n int, key string, keyCol, p, end int) int {
 	c := s.c
 	p = skipBlank(c, p, end)
-	if p == end {
-		return p // the value is a block collection on the next lines
-	}
 	image := key == "image" || key == "container" && s.workflow
+	if p == end || c[p] == '#' {
+		if image && s.depth == 0 {
+			s.next = keyCol // the value may be on the next line
+		}
+		return p // or it is a block collection on the next lines
+	}
 	if c[p] == '|' || c[p] == '>' {
 		s.block = keyCol
 		if image {
-			s.found = append(s.found, s.p.classify(c, n, p, wordEnd(c, p, end), "multi-line value; write the reference on the line of its key to pin it"))
+			s.blockImage = &blockValue{line: n, indicatorStart: p, indicator: wordEnd(c, p, end)}
 		}
 		return end
 	}
@@ -159,6 +195,51 @@ func (s *yamlScanner) value(n int, key string, keyCol, p, end int) int {
 	}
 	s.found = append(s.found, s.p.classify(c, n, start, sc.end, reason))
 	return sc.next
+}
+
+// endBlock ends a block scalar. One that is an image's value is a
+// reference when it has one line of text, and is skipped otherwise.
+func (s *yamlScanner) endBlock() {
+	b := s.blockImage
+	s.block, s.blockImage = -1, nil
+	switch {
+	case b == nil:
+	case b.lines == 1:
+		s.found = append(s.found, s.p.classify(s.c, b.textLine, b.textStart, b.textEnd, ""))
+	default:
+		s.found = append(s.found, s.p.classify(s.c, b.line, b.indicatorStart, b.indicator, "multi-line value; write the reference on one line to pin it"))
+	}
+}
+
+// nextLineValue handles the line after an image key with nothing after
+// its colon, indented beyond the key: a lone scalar there is the key's
+// value. It reports whether the line was that.
+func (s *yamlScanner) nextLineValue(n, p, end int) bool {
+	c := s.c
+	if c[p] == '-' && (p+1 == end || isBlank(c[p+1])) || c[p] == '[' || c[p] == '{' || c[p] == '?' || c[p] == '&' || c[p] == '!' || c[p] == '*' || c[p] == '|' || c[p] == '>' {
+		return false // a collection, or a value this lexer does not follow
+	}
+	sc, ok := s.scalar(p, end)
+	if !ok {
+		return false
+	}
+	if rest := skipBlank(c, sc.next, end); rest < end && c[rest] != '#' {
+		return false // a key, or more than a scalar
+	}
+	reason := ""
+	if !sc.quoted && isNull(c[sc.start:sc.end]) {
+		reason = "empty value"
+	}
+	s.found = append(s.found, s.p.classify(c, n, sc.start, sc.end, reason))
+	return true
+}
+
+// trimBlankEnd returns end moved back over blanks, not before p.
+func trimBlankEnd(c []byte, p, end int) int {
+	for end > p && isBlank(c[end-1]) {
+		end--
+	}
+	return end
 }
 
 // scalarSpan is a scalar's text (quotes excluded) and the offset after it.
