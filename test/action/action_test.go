@@ -331,3 +331,70 @@ func without(m map[string]string, key string) map[string]string {
 	}
 	return out
 }
+
+// TestPreCommitHooks runs each hook of .pre-commit-hooks.yaml the way
+// pre-commit does: its entry, split on spaces, with the hook's args and
+// then the staged files' names.
+func TestPreCommitHooks(t *testing.T) {
+	needTools(t)
+	var hooks []struct {
+		ID       string   `yaml:"id"`
+		Entry    string   `yaml:"entry"`
+		Language string   `yaml:"language"`
+		Types    []string `yaml:"types"`
+	}
+	if err := yaml.Unmarshal([]byte(read(t, filepath.Join(root(t), ".pre-commit-hooks.yaml"))), &hooks); err != nil {
+		t.Fatalf(".pre-commit-hooks.yaml: %v", err)
+	}
+	bin := buildTagpin(t)
+	reg := registrytest.New(t)
+	app := reg.PushImage(t, "team/app:1.0")
+	args := []string{"--allow-registry", reg.Addr(), "--insecure-registry", reg.Addr()}
+	unpinned := "image: " + reg.Ref("team/app:1.0") + "\n"
+	pinned := "image: " + reg.Ref("team/app:1.0@"+app.String()) + "\n"
+	want := map[string]struct {
+		status int
+		after  string // pod.yaml after the hook
+	}{
+		"tagpin-check": {2, unpinned},
+		"tagpin-pin":   {0, pinned},
+	}
+	for _, h := range hooks {
+		t.Run(h.ID, func(t *testing.T) {
+			w, ok := want[h.ID]
+			if !ok {
+				t.Fatalf("hook %s is not tested", h.ID)
+			}
+			if h.Language != "golang" || !slices.Contains(h.Types, "text") {
+				t.Errorf("language %q, types %v; want golang, text", h.Language, h.Types)
+			}
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "pod.yaml"), unpinned)
+			write(t, filepath.Join(dir, "README.md"), "no images here\n")
+			entry := strings.Fields(h.Entry)
+			if entry[0] != "tagpin" {
+				t.Fatalf("entry %q does not run tagpin", h.Entry)
+			}
+			cmd := exec.CommandContext(t.Context(), bin, append(append(entry[1:], args...), "pod.yaml", "README.md")...)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir(), "DOCKER_CONFIG="+t.TempDir())
+			out, err := cmd.CombinedOutput()
+			status := 0
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				status = exit.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if status != w.status {
+				t.Errorf("exit status %d, want %d:\n%s", status, w.status, out)
+			}
+			if got := read(t, filepath.Join(dir, "pod.yaml")); got != w.after {
+				t.Errorf("pod.yaml = %q, want %q", got, w.after)
+			}
+		})
+	}
+	if len(hooks) != len(want) {
+		t.Errorf("%d hooks, want %d", len(hooks), len(want))
+	}
+}
