@@ -35,31 +35,52 @@ func buildTagpin(b *testing.B) string {
 	return bin
 }
 
-// writeCorpus writes corpusFiles files (Kubernetes YAML, Compose files and
-// Dockerfiles) that mention refsPerFile of the 300 references each.
+// writeCorpus writes corpusFiles files that mention the 300 references:
+// Kubernetes YAML, Compose files and Dockerfiles (with ARG defaults), and
+// the shapes that spread a reference over several keys or live outside
+// image: lines: kustomizations' images:, Helm values maps and .env files
+// (the last three each in a directory of their own, as their names are
+// fixed).
 func writeCorpus(b *testing.B, dir, registry string) {
 	b.Helper()
 	rng := rand.New(rand.NewPCG(1, 2))
+	repoTag := func() (string, string) {
+		return fmt.Sprintf("%s/team%d/app", registry, rng.IntN(uniqueRepos)), fmt.Sprintf("v%d", rng.IntN(tagsPerRepo))
+	}
 	ref := func() string {
-		return fmt.Sprintf("%s/team%d/app:v%d", registry, rng.IntN(uniqueRepos), rng.IntN(tagsPerRepo))
+		repo, tag := repoTag()
+		return repo + ":" + tag
 	}
 	for i := range corpusFiles {
 		sub := filepath.Join(dir, fmt.Sprintf("svc%02d", i%corpusSubdir))
-		if err := os.MkdirAll(sub, 0o755); err != nil {
-			b.Fatal(err)
-		}
 		var buf bytes.Buffer
 		var name string
-		switch i % 5 {
+		switch i % 8 {
 		case 0:
 			name = fmt.Sprintf("Dockerfile.%d", i)
-			fmt.Fprintf(&buf, "FROM %s AS build\nRUN make\nFROM %s\nCOPY --from=build /out /\n# also %s\n", ref(), ref(), ref())
+			fmt.Fprintf(&buf, "ARG BASE=%s\nFROM ${BASE} AS build\nRUN make\nFROM %s\nCOPY --from=build /out /\n# also %s\n", ref(), ref(), ref())
 		case 1:
 			name = fmt.Sprintf("compose-%d.yaml", i)
 			fmt.Fprintf(&buf, "services:\n  a:\n    image: %s\n  b:\n    image: \"%s\"\n  c:\n    image: %s\n", ref(), ref(), ref())
+		case 2:
+			sub, name = filepath.Join(sub, fmt.Sprintf("overlay%d", i)), "kustomization.yaml"
+			r1, t1 := repoTag()
+			r2, t2 := repoTag()
+			fmt.Fprintf(&buf, "resources:\n  - ../base\nimages:\n  - name: app\n    newName: %s\n    newTag: %s\n  - name: worker\n    newName: %s\n    newTag: %s\n", r1, t1, r2, t2)
+		case 3:
+			sub, name = filepath.Join(sub, fmt.Sprintf("chart%d", i)), "values.yaml"
+			r1, t1 := repoTag()
+			r2, t2 := repoTag()
+			fmt.Fprintf(&buf, "replicaCount: 2\nimage:\n  repository: %s\n  tag: %s\n  digest: \"\"\nsidecar:\n  image:\n    repository: %s\n    tag: \"%s\"\n    digest: \"\"\n", r1, t1, r2, t2)
+		case 4:
+			sub, name = filepath.Join(sub, fmt.Sprintf("compose%d", i)), ".env"
+			fmt.Fprintf(&buf, "APP_IMAGE=%s\nWORKER_IMAGE=\"%s\"\nLOG_LEVEL=info\n", ref(), ref())
 		default:
 			name = fmt.Sprintf("deploy-%d.yaml", i)
 			fmt.Fprintf(&buf, "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d%d\nspec:\n  template:\n    spec:\n      initContainers:\n        - name: init\n          image: %s\n      containers:\n        - name: app\n          image: %s # main\n        - {name: side, image: '%s'}\n", i, ref(), ref(), ref())
+		}
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			b.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(sub, name), buf.Bytes(), 0o644); err != nil {
 			b.Fatal(err)
@@ -78,12 +99,26 @@ func BenchmarkPinCorpus(b *testing.B) {
 
 	elapsed, ru := runPin(b, bin, "--allow-registry", reg.Addr(), "--insecure-registry", reg.Addr(), "-o", "json", dir)
 	c := reg.Counts()
+	if err := checkCorpus(bin, reg.Addr(), dir); err != nil {
+		b.Fatal(err)
+	}
 	unique := float64(uniqueRepos * tagsPerRepo)
 	b.ReportMetric(elapsed.Seconds(), "wall-s")
 	b.ReportMetric(corpusFiles/elapsed.Seconds(), "files/s")
 	b.ReportMetric(float64(c.Head)/unique, "HEADs/unique-ref")
 	b.ReportMetric(float64(c.Total()-c.Head), "other-requests")
 	b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MiB")
+}
+
+// checkCorpus runs tagpin pin --check on the pinned corpus: every shape
+// must now be pinned (exit 0).
+func checkCorpus(bin, registry, dir string) error {
+	cmd := exec.Command(bin, "pin", "--check", "--no-record", "--allow-registry", registry, "--insecure-registry", registry, dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		lines := strings.SplitN(string(out), "\n", 6)
+		return fmt.Errorf("tagpin pin --check after pinning: %w\n%s", err, strings.Join(lines[:min(5, len(lines))], "\n"))
+	}
+	return nil
 }
 
 // corpusRegistry returns a registry holding the corpus's unique tags.
