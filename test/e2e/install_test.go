@@ -36,11 +36,10 @@ import (
 	"github.com/tagpin/tagpin/internal/servingcert"
 )
 
-// The release and its namespace, as a user would install it.
-const (
-	release   = "tagpin"
-	releaseNS = "tagpin"
-)
+// release is the Helm release, named as a user would name it; its
+// namespace is made for each run (a namespace is never deleted here: the
+// control plane runs no namespace controller).
+const release = "tagpin"
 
 // crdGVR is the resource of CustomResourceDefinitions.
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
@@ -115,6 +114,7 @@ func TestInstall(t *testing.T) {
 // installation is the chart installed by helm install, read back from the
 // API server.
 type installation struct {
+	ns          string                       // the release namespace
 	manifest    []*unstructured.Unstructured // what Helm applied (helm get manifest)
 	deployment  *appsv1.Deployment           // as the API server stored it
 	pods        []corev1.Pod                 // the Deployment's pods, Pending
@@ -150,10 +150,13 @@ func install(t *testing.T, reg *registrytest.Distribution, built imagetest.Built
 		})
 	}
 
-	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: releaseNS, Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}}
-	if _, err := shared.client.CoreV1().Namespaces().Create(ctx, nsObj, metav1.CreateOptions{}); err != nil {
+	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "tagpin-", Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}}
+	nsObj, err = shared.client.CoreV1().Namespaces().Create(ctx, nsObj, metav1.CreateOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
+	inst.ns = nsObj.Name
+	releaseNS := inst.ns
 	values := fmt.Sprintf(`image:
   repository: %q
   tag: %q
@@ -298,7 +301,7 @@ func (inst *installation) registerByURL(t *testing.T, addr string) {
 	}
 	secret := inst.arg(t, "cert-secret")
 	waitFor(t, "the webhook to inject its CA into "+name, func() (bool, error) {
-		sec, err := shared.client.CoreV1().Secrets(releaseNS).Get(t.Context(), secret, metav1.GetOptions{})
+		sec, err := shared.client.CoreV1().Secrets(inst.ns).Get(t.Context(), secret, metav1.GetOptions{})
 		if err != nil {
 			return false, ignoreNotFound(err)
 		}
@@ -312,9 +315,9 @@ func (inst *installation) registerByURL(t *testing.T, addr string) {
 // certificate. It returns the CA bundle.
 func (inst *installation) testCertificate(t *testing.T, replicas []*replica) []byte {
 	secret, service := inst.arg(t, "cert-secret"), inst.arg(t, "service")
-	sec, err := shared.client.CoreV1().Secrets(releaseNS).Get(t.Context(), secret, metav1.GetOptions{})
+	sec, err := shared.client.CoreV1().Secrets(inst.ns).Get(t.Context(), secret, metav1.GetOptions{})
 	if err != nil {
-		t.Fatalf("the certificate Secret %s/%s: %v", releaseNS, secret, err)
+		t.Fatalf("the certificate Secret %s/%s: %v", inst.ns, secret, err)
 	}
 	// client-go names the writer after the program: tagpin, which runs
 	// with nothing but the ServiceAccount's token. The test never writes
@@ -323,8 +326,16 @@ func (inst *installation) testCertificate(t *testing.T, replicas []*replica) []b
 		t.Errorf("writers of the Secret %s (-want +got):\n%s", secret, diff)
 	}
 	bundle := sec.Data[servingcert.CABundleKey]
-	if got := webhookBundle(t, inst.arg(t, "webhook-config")); !bytes.Equal(got, bundle) {
+	config := inst.arg(t, "webhook-config")
+	if got := webhookBundle(t, config); !bytes.Equal(got, bundle) {
 		t.Errorf("caBundle of the webhook configuration is not the Secret's %s", servingcert.CABundleKey)
+	}
+	mwc, err := shared.client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(t.Context(), config, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := managers(mwc); !slices.Contains(m, "tagpin") {
+		t.Errorf("writers of the webhook configuration %s: %v, want tagpin (injecting caBundle) among them", config, m)
 	}
 	want := pemDER(t, sec.Data[servingcert.CertKey])
 	for _, r := range replicas {
@@ -341,7 +352,7 @@ func (inst *installation) testCertificate(t *testing.T, replicas []*replica) []b
 	if err != nil {
 		t.Fatal(err)
 	}
-	svcName := service + "." + releaseNS + ".svc"
+	svcName := service + "." + inst.ns + ".svc"
 	if !slices.Contains(cert.DNSNames, svcName) {
 		t.Errorf("the certificate names %v, want the Service's name %s", cert.DNSNames, svcName)
 	}
@@ -375,6 +386,8 @@ func (inst *installation) testRevisionPins(t *testing.T, reg *registrytest.Distr
 	(&suite{}).updateDeployment(t, ns, "web", func(d *appsv1.Deployment) { d.Spec.Replicas = ptr.To[int32](6) })
 	allEqual(t, "after the tag moved and the other replica admitted the scale-up", podsOf(t, ns, "web", "1", 6), image+"@"+first.String())
 	after := [2]counts{replicas[0].counts(t), replicas[1].counts(t)}
+	// A pod of no revision gets where the tag points now.
+	waitDryRunImage(t, ns, image, image+"@"+moved.String())
 	lb.all()
 	if got := after[1].revisionHits - mid[1].revisionHits; got < 3 {
 		t.Errorf("replica %s took %v digests from the revision pin, want 3 (counts before %+v, after %+v)", replicas[1].name, got, mid[1], after[1])
@@ -388,13 +401,13 @@ func (inst *installation) testRevisionPins(t *testing.T, reg *registrytest.Distr
 // renewed by the leader and served by both replicas while admissions
 // keep being pinned.
 func (inst *installation) testRotation(t *testing.T, replicas []*replica, bundle []byte, ns, image, want string) {
-	secrets := shared.client.CoreV1().Secrets(releaseNS)
+	secrets := shared.client.CoreV1().Secrets(inst.ns)
 	secret := inst.arg(t, "cert-secret")
 	sec, err := secrets.Get(t.Context(), secret, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	short := certificateDueSoon(t, sec.Data, servingcert.ServiceHosts(inst.arg(t, "service"), releaseNS, "127.0.0.1"))
+	short := certificateDueSoon(t, sec.Data, servingcert.ServiceHosts(inst.arg(t, "service"), inst.ns, "127.0.0.1"))
 	load := startLoad(t, &suite{probeNS: ns}, image, want)
 	updated := sec.DeepCopy()
 	updated.Data = short
@@ -430,7 +443,7 @@ func (inst *installation) testRotation(t *testing.T, replicas []*replica, bundle
 // takes the Lease and does the background work (re-injecting a caBundle
 // someone reset); admissions go on through it.
 func (inst *installation) testHandover(t *testing.T, replicas []*replica, lb *steeringBalancer, bundle []byte, ns, image, want string) {
-	leases := shared.client.CoordinationV1().Leases(releaseNS)
+	leases := shared.client.CoordinationV1().Leases(inst.ns)
 	leaseName := inst.arg(t, "leader-election-id")
 	var lead, other int
 	waitFor(t, "a replica to hold the Lease "+leaseName, func() (bool, error) {
@@ -491,7 +504,7 @@ func (inst *installation) testLeastPrivilege(t *testing.T, replicas []*replica) 
 			return err
 		}},
 		{"list configmaps", func() error {
-			_, err := sa.CoreV1().ConfigMaps(releaseNS).List(ctx, metav1.ListOptions{})
+			_, err := sa.CoreV1().ConfigMaps(inst.ns).List(ctx, metav1.ListOptions{})
 			return err
 		}},
 		{"get a secret in another namespace", func() error {
@@ -499,12 +512,12 @@ func (inst *installation) testLeastPrivilege(t *testing.T, replicas []*replica) 
 			return err
 		}},
 		{"get another secret in its namespace", func() error {
-			_, err := sa.CoreV1().Secrets(releaseNS).Get(ctx, "any", metav1.GetOptions{})
+			_, err := sa.CoreV1().Secrets(inst.ns).Get(ctx, "any", metav1.GetOptions{})
 			return err
 		}},
 		{"update a deployment", func() error {
 			d := inst.deployment.DeepCopy()
-			_, err := sa.AppsV1().Deployments(releaseNS).Update(ctx, d, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
+			_, err := sa.AppsV1().Deployments(inst.ns).Update(ctx, d, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
 			return err
 		}},
 	}
@@ -521,7 +534,7 @@ func (inst *installation) testLeastPrivilege(t *testing.T, replicas []*replica) 
 // webhook configuration first among them, so pods are admitted unchanged;
 // the CRDs and their records stay.
 func (inst *installation) testUninstall(t *testing.T, replicas []*replica, ns, image string) {
-	if _, err := helm(t.Context(), t, "uninstall", release, "--namespace", releaseNS); err != nil {
+	if _, err := helm(t.Context(), t, "uninstall", release, "--namespace", inst.ns); err != nil {
 		t.Fatal(err)
 	}
 	inst.uninstalled = true
@@ -560,7 +573,7 @@ func (inst *installation) testUninstall(t *testing.T, replicas []*replica, ns, i
 	}
 	// The webhook created the Secret and the Lease, not Helm: they stay
 	// until the namespace is deleted.
-	if _, err := shared.client.CoreV1().Secrets(releaseNS).Get(t.Context(), inst.arg(t, "cert-secret"), metav1.GetOptions{}); err != nil {
+	if _, err := shared.client.CoreV1().Secrets(inst.ns).Get(t.Context(), inst.arg(t, "cert-secret"), metav1.GetOptions{}); err != nil {
 		t.Errorf("the certificate Secret after helm uninstall: %v", err)
 	}
 }
