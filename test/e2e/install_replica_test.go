@@ -202,6 +202,13 @@ func (r *replica) waitReady() {
 	}
 }
 
+// running reports whether the process runs.
+func (r *replica) running() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cmd != nil
+}
+
 // kill sends SIGKILL, as a node loss would, and waits for the exit.
 func (r *replica) kill() {
 	r.mu.Lock()
@@ -229,6 +236,7 @@ func (r *replica) leads(identity string) bool {
 
 // counts are a replica's admission metrics.
 type counts struct {
+	total        float64 // tagpin_admissions_total, every outcome
 	pinned       float64 // tagpin_admissions_total{outcome="pinned"}
 	revisionHits float64 // tagpin_resolutions_total{source="revision"}
 }
@@ -251,12 +259,21 @@ func (r *replica) counts(t *testing.T) counts {
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		series, value, ok := strings.Cut(sc.Text(), " ")
-		if p := want[series]; ok && p != nil {
-			if *p, err = strconv.ParseFloat(value, 64); err != nil {
-				t.Fatalf("metrics of replica %s: %q: %v", r.name, sc.Text(), err)
-			}
-			seen[series] = true
+		p, admissions := want[series], strings.HasPrefix(series, "tagpin_admissions_total{")
+		if !ok || (p == nil && !admissions) {
+			continue
 		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			t.Fatalf("metrics of replica %s: %q: %v", r.name, sc.Text(), err)
+		}
+		if p != nil {
+			*p = v
+		}
+		if admissions {
+			c.total += v
+		}
+		seen[series] = true
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)

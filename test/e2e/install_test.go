@@ -534,21 +534,30 @@ func (inst *installation) testLeastPrivilege(t *testing.T, replicas []*replica) 
 // webhook configuration first among them, so pods are admitted unchanged;
 // the CRDs and their records stay.
 func (inst *installation) testUninstall(t *testing.T, replicas []*replica, ns, image string) {
+	start := time.Now()
 	if _, err := helm(t.Context(), t, "uninstall", release, "--namespace", inst.ns); err != nil {
 		t.Fatal(err)
 	}
 	inst.uninstalled = true
+	t.Logf("helm uninstall: %s", time.Since(start).Round(time.Millisecond))
 	for _, o := range inst.manifest {
 		waitFor(t, o.GetKind()+" "+o.GetName()+" to be removed", func() (bool, error) {
 			_, err := inst.get(t, o)
 			return apierrors.IsNotFound(err), ignoreNotFound(err)
 		})
 	}
-	// The API server stops calling the webhook: a pod comes back as is
-	// while the replicas, which would pin it, still run.
+	// The API server stops calling the webhook: a pod comes back as is,
+	// and the replicas that still run, which would pin it, count no
+	// admission for it.
 	waitDryRunImage(t, ns, image, image)
+	t.Logf("pods admitted unchanged %s after helm uninstall started", time.Since(start).Round(time.Millisecond))
+	var live []*replica
+	var before []counts
 	for _, r := range replicas {
-		r.kill() // the kubelet stops the deleted pods
+		if r.running() {
+			live = append(live, r)
+			before = append(before, r.counts(t))
+		}
 	}
 	p, err := createPod(t, shared.client, ns, image, false)
 	if err != nil {
@@ -556,6 +565,15 @@ func (inst *installation) testUninstall(t *testing.T, replicas []*replica, ns, i
 	}
 	if got := p.Spec.Containers[0].Image; got != image {
 		t.Errorf("a pod created after helm uninstall has image %s, want %s unchanged", got, image)
+	}
+	for i, r := range live {
+		if after := r.counts(t); after.total != before[i].total {
+			t.Errorf("replica %s was asked to admit a pod after helm uninstall: admissions %v, then %v", r.name, before[i].total, after.total)
+		}
+		r.kill() // the kubelet stops the deleted pods
+	}
+	if len(live) == 0 {
+		t.Error("no replica ran to count admissions after helm uninstall")
 	}
 	for _, gvr := range tagpinCRDs {
 		name := gvr.Resource + "." + gvr.Group
