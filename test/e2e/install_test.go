@@ -168,12 +168,17 @@ insecureRegistries: [%q]
 	if err := os.WriteFile(valuesPath, []byte(values), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Helm checks the chart's kubeVersion against this.
+	v, err := shared.client.Discovery().ServerVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	// No --wait: without a kubelet the pods never become Ready.
 	if _, err := helm(ctx, t, "install", release, "charts/tagpin", "--namespace", releaseNS, "-f", valuesPath); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("helm install: %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("helm install on kube-apiserver %s: %s", v.GitVersion, time.Since(start).Round(time.Millisecond))
 	t.Cleanup(func() {
 		if !inst.uninstalled { // leave no webhook configuration to the next tests
 			_, _ = helm(context.Background(), t, "uninstall", release, "--namespace", releaseNS)
@@ -190,7 +195,7 @@ insecureRegistries: [%q]
 	t.Run("objects accepted", func(t *testing.T) {
 		var kinds []string
 		for _, o := range inst.manifest {
-			if _, err := inst.get(t, o); err != nil {
+			if _, err := inst.get(ctx, o); err != nil {
 				t.Errorf("%s %s/%s, applied by helm install: %v", o.GetKind(), o.GetNamespace(), o.GetName(), err)
 			}
 			kinds = append(kinds, o.GetKind())
@@ -248,8 +253,7 @@ insecureRegistries: [%q]
 }
 
 // get reads o back from the API server.
-func (inst *installation) get(t *testing.T, o *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-	t.Helper()
+func (inst *installation) get(ctx context.Context, o *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	gvk := o.GroupVersionKind()
 	m, err := inst.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
@@ -259,7 +263,7 @@ func (inst *installation) get(t *testing.T, o *unstructured.Unstructured) (*unst
 	if o.GetNamespace() != "" {
 		ri = inst.dyn.Resource(m.Resource).Namespace(o.GetNamespace())
 	}
-	return ri.Get(t.Context(), o.GetName(), metav1.GetOptions{})
+	return ri.Get(ctx, o.GetName(), metav1.GetOptions{})
 }
 
 // arg returns the value of the Deployment's --name=value argument.
@@ -542,7 +546,7 @@ func (inst *installation) testUninstall(t *testing.T, replicas []*replica, ns, i
 	t.Logf("helm uninstall: %s", time.Since(start).Round(time.Millisecond))
 	for _, o := range inst.manifest {
 		waitFor(t, o.GetKind()+" "+o.GetName()+" to be removed", func() (bool, error) {
-			_, err := inst.get(t, o)
+			_, err := inst.get(t.Context(), o)
 			return apierrors.IsNotFound(err), ignoreNotFound(err)
 		})
 	}
