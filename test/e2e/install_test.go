@@ -106,6 +106,19 @@ func TestInstall(t *testing.T) {
 	t.Run("least privilege", func(t *testing.T) {
 		inst.testLeastPrivilege(t, replicas)
 	})
+	t.Run("nothing written outside the volumes", func(t *testing.T) {
+		// The pod's root filesystem is read-only: HOME and the working
+		// directory, /home/nonroot in the image, must stay empty.
+		for _, r := range replicas {
+			entries, err := os.ReadDir(r.home)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				t.Errorf("replica %s wrote %s into its home directory, which is read-only in the pod", r.name, e.Name())
+			}
+		}
+	})
 	t.Run("helm uninstall", func(t *testing.T) {
 		inst.testUninstall(t, replicas, probeNS, probe)
 	})
@@ -597,6 +610,9 @@ func (inst *installation) testUninstall(t *testing.T, replicas []*replica, ns, i
 	// until the namespace is deleted.
 	if _, err := shared.client.CoreV1().Secrets(inst.ns).Get(t.Context(), inst.arg(t, "cert-secret"), metav1.GetOptions{}); err != nil {
 		t.Errorf("the certificate Secret after helm uninstall: %v", err)
+	}
+	if _, err := shared.client.CoordinationV1().Leases(inst.ns).Get(t.Context(), inst.arg(t, "leader-election-id"), metav1.GetOptions{}); err != nil {
+		t.Errorf("the leader election Lease after helm uninstall: %v", err)
 	}
 }
 
