@@ -259,6 +259,20 @@ insecureRegistries: [%q]
 			t.Errorf("pod %s: phase %s, image %s; want Pending, %s", p.Name, p.Status.Phase, p.Spec.Containers[0].Image, wantImage)
 		}
 	}
+	// The namespace does enforce restricted: the same pod allowed to
+	// escalate its privileges is refused.
+	escalating := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "escalating-", Namespace: releaseNS},
+		Spec:       *inst.deployment.Spec.Template.Spec.DeepCopy(),
+	}
+	if escalating.Spec.Containers[0].SecurityContext == nil {
+		escalating.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{}
+	}
+	escalating.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = ptr.To(true)
+	_, err = shared.client.CoreV1().Pods(releaseNS).Create(ctx, escalating, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err == nil || !strings.Contains(err.Error(), "violates PodSecurity") {
+		t.Errorf("a pod of the Deployment allowed to escalate privileges: %v; want it refused by Pod Security restricted", err)
+	}
 	if replicas != 2 {
 		t.Fatalf("the chart's default replicaCount is %d, the test needs 2", replicas)
 	}
