@@ -49,6 +49,7 @@ import (
 
 type webhookFlags struct {
 	reg            registryFlags
+	notify         notifyFlags
 	port           int
 	host           string
 	certDir        string
@@ -142,6 +143,7 @@ still serves, with the bolt store, the mounted docker config
 	fs.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", leader.DefaultRenewDeadline, "how long the leader tries to renew the Lease before it stops its background work")
 	fs.DurationVar(&f.retryPeriod, "leader-election-retry-period", leader.DefaultRetryPeriod, "how often replicas try to acquire or renew the Lease")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace-period", 15*time.Second, "on SIGTERM, how long admissions in flight may take to finish; readiness fails at once and no new connection is accepted")
+	f.notify.register(fs)
 	return cmd
 }
 
@@ -312,6 +314,9 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 	if err != nil {
 		return err
 	}
+	if err := f.notify.check(); err != nil {
+		return err
+	}
 	restCfg, err := f.cluster()
 	if err != nil {
 		return err
@@ -359,6 +364,8 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 	if err != nil {
 		return err
 	}
+	certFile, keyFile := f.certFiles()
+	f.notify.start(runCtx, g, r, st, promReg, certFile, keyFile, certsWritten, log)
 	f.serve(runCtx, shutdown, endLife, g, h, promReg, certsWritten, log)
 	log.Info("starting", "port", f.port, "path", "/mutate", "mode", cfg.Mode, "pinScope", cfg.PinScope, "store", f.storeSpec,
 		"cluster", restCfg != nil, "certSecret", f.certSecret, "leaderElect", f.leaderElect)

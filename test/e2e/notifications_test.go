@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tagpin/tagpin/internal/certtest"
+	"github.com/tagpin/tagpin/internal/registrytest"
+)
+
+// TestNotificationsEndpoint runs tagpin webhook with its notifications
+// endpoint on, over TLS with the serving certificate: a push reported by
+// a registry is confirmed and recorded with source notification, no pod
+// involved; a sender without the token is refused.
+func TestNotificationsEndpoint(t *testing.T) {
+	needCluster(t)
+	reg := registrytest.New(t)
+	first := reg.PushImage(t, "team/app:1.0")
+	certDir := filepath.Join(t.TempDir(), "certs")
+	ca := certtest.Write(t, certDir)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("n0tify\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	storeFile := filepath.Join(t.TempDir(), "store.db")
+	notifyAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	w := startWebhook(t, certDir, "--store", "bolt:"+storeFile,
+		"--allow-registry", reg.Addr(), "--insecure-registry", reg.Addr(),
+		"--notifications-bind-address", notifyAddr, "--notifications-tls", "--notifications-token-file", tokenFile,
+		"--metrics-bind-address", metricsAddr)
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	post := func(token, body string) int {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "https://"+notifyAddr+"/notifications/generic", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		var resp *http.Response
+		waitFor(t, "the notifications endpoint", func() (bool, error) {
+			resp, err = client.Do(req)
+			return err == nil, err
+		})
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	event := func() string {
+		b, _ := json.Marshal(map[string]string{"registry": reg.Addr(), "repository": "team/app", "tag": "1.0"})
+		return string(b)
+	}
+	confirmed := func() (bool, error) {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			return false, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return bytes.Contains(b, []byte(`tagpin_notifications_total{result="confirmed",sender=""} 2`)), err
+	}
+
+	if code := post("wrong", event()); code != http.StatusUnauthorized {
+		t.Errorf("a wrong token: status %d, want 401", code)
+	}
+	if code := post("n0tify", event()); code != http.StatusOK {
+		t.Fatalf("status %d, want 200", code)
+	}
+	second := reg.PushImage(t, "team/app:1.0") // the tag moves, and the registry says so
+	waitFor(t, "the first event to be confirmed before the second is sent", func() (bool, error) {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			return false, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return bytes.Contains(b, []byte(`tagpin_notifications_total{result="confirmed",sender=""} 1`)), err
+	})
+	if code := post("n0tify", event()); code != http.StatusOK {
+		t.Fatalf("status %d, want 200", code)
+	}
+	waitFor(t, "the second event to be confirmed", confirmed)
+	w.stop() // releases the store file
+
+	out, err := exec.CommandContext(t.Context(), shared.bin, "history", "--store", storeFile, "--full", "-o", "json", reg.Ref("team/app:1.0")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tagpin history: %v\n%s", err, out)
+	}
+	var history struct {
+		History []struct{ Digest, Source string } `json:"history"`
+	}
+	if err := json.Unmarshal(out, &history); err != nil {
+		t.Fatalf("%v in %s", err, out)
+	}
+	if len(history.History) != 2 || history.History[0].Digest != second.String() || history.History[1].Digest != first.String() ||
+		history.History[0].Source != "notification" || history.History[1].Source != "notification" {
+		t.Errorf("history = %+v, want %s then %s, both from notifications", history.History, second, first)
+	}
+}
