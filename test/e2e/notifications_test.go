@@ -52,11 +52,17 @@ func TestNotificationsEndpoint(t *testing.T) {
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
-		var resp *http.Response
 		waitFor(t, "the notifications endpoint", func() (bool, error) {
-			resp, err = client.Do(req)
+			conn, err := tls.Dial("tcp", notifyAddr, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+			if err == nil {
+				conn.Close()
+			}
 			return err == nil, err
 		})
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
 		defer resp.Body.Close()
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return resp.StatusCode
@@ -65,14 +71,20 @@ func TestNotificationsEndpoint(t *testing.T) {
 		b, _ := json.Marshal(map[string]string{"registry": reg.Addr(), "repository": "team/app", "tag": "1.0"})
 		return string(b)
 	}
-	confirmed := func() (bool, error) {
-		resp, err := http.Get("http://" + metricsAddr + "/metrics")
-		if err != nil {
-			return false, err
+	confirmed := func(n int) func() (bool, error) {
+		return func() (bool, error) {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+metricsAddr+"/metrics", nil)
+			if err != nil {
+				return false, err
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return false, err
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			return bytes.Contains(b, fmt.Appendf(nil, `tagpin_notifications_total{result="confirmed",sender=""} %d`+"\n", n)), err
 		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		return bytes.Contains(b, []byte(`tagpin_notifications_total{result="confirmed",sender=""} 2`)), err
 	}
 
 	if code := post("wrong", event()); code != http.StatusUnauthorized {
@@ -81,20 +93,12 @@ func TestNotificationsEndpoint(t *testing.T) {
 	if code := post("n0tify", event()); code != http.StatusOK {
 		t.Fatalf("status %d, want 200", code)
 	}
+	waitFor(t, "the first event to be confirmed", confirmed(1))
 	second := reg.PushImage(t, "team/app:1.0") // the tag moves, and the registry says so
-	waitFor(t, "the first event to be confirmed before the second is sent", func() (bool, error) {
-		resp, err := http.Get("http://" + metricsAddr + "/metrics")
-		if err != nil {
-			return false, err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		return bytes.Contains(b, []byte(`tagpin_notifications_total{result="confirmed",sender=""} 1`)), err
-	})
 	if code := post("n0tify", event()); code != http.StatusOK {
 		t.Fatalf("status %d, want 200", code)
 	}
-	waitFor(t, "the second event to be confirmed", confirmed)
+	waitFor(t, "the second event to be confirmed", confirmed(2))
 	w.stop() // releases the store file
 
 	out, err := exec.CommandContext(t.Context(), shared.bin, "history", "--store", storeFile, "--full", "-o", "json", reg.Ref("team/app:1.0")).CombinedOutput()
