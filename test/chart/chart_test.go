@@ -377,6 +377,7 @@ func TestValueSets(t *testing.T) {
 				"--mirror=docker.io=mirror-a.internal", "--mirror=docker.io=mirror-b.internal:5000", "--mirror=ghcr.io=mirror-c.internal",
 				"--max-moves=100", "--prune-interval=10m", "--leader-elect=false", "--shutdown-grace-period=15s",
 				"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--log-level=info", "--log-format=json",
+				"--notifications-bind-address=:9000", "--notifications-tls=false", "--notifications-token-file=/etc/tagpin/notifications/shared-token",
 				"--bind-address=0.0.0.0",
 			}
 			if diff := cmp.Diff(wantArgs, c.Args); diff != "" {
@@ -389,7 +390,19 @@ func TestValueSets(t *testing.T) {
 			if diff := cmp.Diff(wantEnv, c.Env); diff != "" {
 				t.Errorf("env (-want +got):\n%s", diff)
 			}
-			wantVolumes := map[string]string{"certs": "tagpin-serving", "docker-config": "tagpin-registry"}
+			wantVolumes := map[string]string{"certs": "tagpin-serving", "docker-config": "tagpin-registry", "notifications-token": "tagpin-notifications"}
+			if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "notifications" && p.ContainerPort == 9000 }) {
+				t.Errorf("container ports %+v: no notifications port 9000", c.Ports)
+			}
+			if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
+				return m.Name == "notifications-token" && m.MountPath == "/etc/tagpin/notifications" && m.ReadOnly
+			}) {
+				t.Errorf("volume mounts %+v: no read-only notifications-token at /etc/tagpin/notifications", c.VolumeMounts)
+			}
+			svc := typed[corev1.Service](t, find(t, objs, "Service", "tagpin"))
+			if !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == "notifications" && p.Port == 9000 }) {
+				t.Errorf("Service ports %+v: no notifications port 9000", svc.Spec.Ports)
+			}
 			for _, v := range d.Spec.Template.Spec.Volumes {
 				if want, ok := wantVolumes[v.Name]; ok && (v.Secret == nil || v.Secret.SecretName != want) {
 					t.Errorf("volume %s: %+v, want the Secret %s", v.Name, v.VolumeSource, want)
@@ -558,6 +571,7 @@ func TestBadValues(t *testing.T) {
 		{"zero resolve timeout", "resolveTimeout: 0s\n", []string{"resolveTimeout \"0s\": must be more than 0"}},
 		{"grace period shorter than the shutdown", "terminationGracePeriodSeconds: 10\n", []string{"terminationGracePeriodSeconds (10) must exceed preStopSleepSeconds (5) plus shutdownGracePeriod (15s)"}},
 		{"self-managed certificates without leader election", "leaderElection:\n  enabled: false\n", []string{"leaderElection.enabled: true", "2 replicas"}},
+		{"notifications without a token", "notifications:\n  enabled: true\n", []string{"notifications.tokenSecret", "unauthenticated"}},
 		{"secret mode without a secret", "certificates:\n  mode: secret\n", []string{"secretName"}},
 		{"misspelt value", "replicas: 3\n", []string{"replicas"}},
 		{"misspelt nested value", "webhook:\n  timeout: 5\n", []string{"timeout"}},

@@ -112,6 +112,9 @@ between values. Included by the Deployment, so every render runs them.
 {{- if and (eq .Values.certificates.mode "self-managed") (not .Values.leaderElection.enabled) (gt (int .Values.replicaCount) 1) }}
 {{- fail (printf "\n\ncertificates.mode self-managed with %v replicas needs leaderElection.enabled: true, so that one replica at a time writes the certificate Secret and the webhook configuration's caBundle." .Values.replicaCount) }}
 {{- end }}
+{{- if and .Values.notifications.enabled (not .Values.notifications.tokenSecret) }}
+{{- fail "\n\nnotifications.enabled: set notifications.tokenSecret to a Secret holding the token registries must send (key notifications.tokenSecretKey): the endpoint does not run unauthenticated." }}
+{{- end }}
 {{- if eq .Values.certificates.mode "secret" }}
 {{- if not .Values.certificates.secretName }}
 {{- fail "\n\ncertificates.mode secret: set certificates.secretName to the Secret (type kubernetes.io/tls, in the release namespace) holding the serving certificate." }}
