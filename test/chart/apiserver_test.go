@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tagpin/tagpin/internal/controlplanetest"
+	"github.com/tagpin/tagpin/internal/helmtest"
 )
 
 // resources maps the kinds the chart renders to their resources and
@@ -134,7 +135,7 @@ func TestAPIServerAccepts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deploy, err := decode(string(manifest))
+	deploy, err := helmtest.Decode(string(manifest))
 	if err != nil {
 		t.Fatalf("decoding deploy/tagpin.yaml: %v", err)
 	}

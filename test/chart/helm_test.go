@@ -1,19 +1,14 @@
 package chart
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/tagpin/tagpin/internal/helmtest"
 )
 
 // Release and namespace of every render, as in deploy/tagpin.yaml.
@@ -50,27 +45,10 @@ func helm(t *testing.T, args ...string) (string, error) {
 		t.Skip("go test -short: skipping the chart tests (they build Helm from the tools module)")
 	}
 	dir := root(t)
-	home := t.TempDir()
 	if args[0] == "template" || args[0] == "lint" {
 		args = append(args, "--kube-version", kubeVersion)
 	}
-	cmd := exec.CommandContext(t.Context(), "go", append([]string{"tool", "-modfile=hack/tools/go.mod", "helm"}, args...)...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
-		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
-		"HELM_DATA_HOME="+filepath.Join(home, "data"),
-	)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) {
-			t.Fatalf("running helm %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-		}
-		return stdout.String(), fmt.Errorf("helm %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return stdout.String(), nil
+	return helmtest.Run(t.Context(), dir, args...)
 }
 
 // valuesFile writes values (YAML) to a file for helm -f.
@@ -95,29 +73,11 @@ func render(t *testing.T, valueFiles ...string) []*unstructured.Unstructured {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := decode(out)
+	objs, err := helmtest.Decode(out)
 	if err != nil {
 		t.Fatalf("decoding the rendered chart: %v", err)
 	}
 	return objs
-}
-
-// decode splits a multi-document YAML stream into objects.
-func decode(manifest string) ([]*unstructured.Unstructured, error) {
-	var objs []*unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(manifest), 4096)
-	for {
-		var m map[string]any
-		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
-			return objs, nil
-		} else if err != nil {
-			return nil, err
-		}
-		if len(m) == 0 {
-			continue
-		}
-		objs = append(objs, &unstructured.Unstructured{Object: m})
-	}
 }
 
 // find returns the object of that kind and name, failing t when there

@@ -2,10 +2,7 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -20,9 +17,9 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
+
+	"github.com/tagpin/tagpin/internal/helmtest"
 )
 
 // replica is a process standing in for one of the chart's pods: the
@@ -382,41 +379,5 @@ func helm(ctx context.Context, t *testing.T, args ...string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	home, err := os.MkdirTemp("", "tagpin-helm-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(home)
-	args = append(args, "--kubeconfig", shared.kubeconfig)
-	cmd := exec.CommandContext(ctx, "go", append([]string{"tool", "-modfile=hack/tools/go.mod", "helm"}, args...)...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(),
-		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
-		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
-		"HELM_DATA_HOME="+filepath.Join(home, "data"),
-	)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("helm %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return stdout.String(), nil
-}
-
-// decodeManifest splits a multi-document YAML stream into objects.
-func decodeManifest(manifest string) ([]*unstructured.Unstructured, error) {
-	var objs []*unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(manifest), 4096)
-	for {
-		var m map[string]any
-		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
-			return objs, nil
-		} else if err != nil {
-			return nil, err
-		}
-		if len(m) == 0 {
-			continue
-		}
-		objs = append(objs, &unstructured.Unstructured{Object: m})
-	}
+	return helmtest.Run(ctx, root, append(args, "--kubeconfig", shared.kubeconfig)...)
 }

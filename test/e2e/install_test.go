@@ -31,6 +31,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/tagpin/tagpin/internal/controlplanetest"
+	"github.com/tagpin/tagpin/internal/helmtest"
 	"github.com/tagpin/tagpin/internal/imagetest"
 	"github.com/tagpin/tagpin/internal/registrytest"
 	"github.com/tagpin/tagpin/internal/servingcert"
@@ -202,7 +203,7 @@ insecureRegistries: [%q]
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inst.manifest, err = decodeManifest(out); err != nil {
+	if inst.manifest, err = helmtest.Decode(out); err != nil {
 		t.Fatalf("decoding helm get manifest: %v", err)
 	}
 	t.Run("objects accepted", func(t *testing.T) {
