@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/pflag"
+	"golang.org/x/net/http/httpproxy"
 
 	"github.com/tagpin/tagpin/internal/resolve"
 )
@@ -56,6 +57,11 @@ func (f *registryFlags) resolver(stdin io.Reader, extra ...resolve.Option) (*res
 		resolve.WithInsecureRegistry(f.insecure...),
 		resolve.WithUserAgent("tagpin/" + version()),
 		resolve.WithRegistryConcurrency(f.concurrency),
+	}
+	// HTTPS_PROXY, HTTP_PROXY and NO_PROXY, as Go programs read them
+	// (loopback addresses are never proxied).
+	if env := httpproxy.FromEnvironment(); env.HTTPSProxy != "" || env.HTTPProxy != "" {
+		opts = append(opts, resolve.WithProxy(env.ProxyFunc()))
 	}
 	if f.platform != "" {
 		p, err := resolve.ParsePlatform(f.platform)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"syscall"
 )
 
@@ -115,6 +116,25 @@ func embeddedIPv4(ip netip.Addr) []embedded {
 type guardedDialer struct {
 	dialer  net.Dialer
 	allowed map[string]bool // "host:port" and "host"
+
+	mu      sync.RWMutex
+	proxies map[string]bool // "host:port" of the HTTP proxies in use
+}
+
+// allowProxy lets the dialer reach an HTTP proxy the operator set.
+func (g *guardedDialer) allowProxy(addr string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.proxies == nil {
+		g.proxies = map[string]bool{}
+	}
+	g.proxies[addr] = true
+}
+
+func (g *guardedDialer) isProxy(addr string) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.proxies[addr]
 }
 
 func newGuardedDialer(allowed []string) *guardedDialer {
@@ -130,7 +150,7 @@ func (g *guardedDialer) DialContext(ctx context.Context, network, addr string) (
 	if err != nil {
 		return nil, err
 	}
-	if g.allowed[addr] || g.allowed[host] {
+	if g.allowed[addr] || g.allowed[host] || g.isProxy(addr) {
 		return g.dialer.DialContext(ctx, network, addr)
 	}
 	d := g.dialer

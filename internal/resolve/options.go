@@ -14,6 +14,7 @@ type Option func(*options)
 
 type options struct {
 	keychain  authn.Keychain
+	proxy     ProxyFunc
 	auths     map[string]authn.Authenticator // registry host → explicit credential
 	allowed   []string
 	insecure  map[string]bool
@@ -46,6 +47,13 @@ func defaultOptions() options {
 		attempts:      4,
 		perRegistry:   16,
 	}
+}
+
+// WithProxy sends requests through the HTTP proxy proxy returns for
+// their URL (nil: directly). The address rules still apply to the
+// registries behind it, as far as this host can resolve their names.
+func WithProxy(proxy ProxyFunc) Option {
+	return func(o *options) { o.proxy = proxy }
 }
 
 // WithKeychain sets where credentials come from (default: the docker

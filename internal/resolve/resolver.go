@@ -63,14 +63,18 @@ func New(opts ...Option) *Resolver {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	dialer := newGuardedDialer(o.allowed)
 	t := &http.Transport{
-		DialContext:           newGuardedDialer(o.allowed).DialContext,
+		DialContext:           dialer.DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          256,
 		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
+	}
+	if o.proxy != nil {
+		t.Proxy = newGuardedProxy(o.proxy, dialer).Proxy
 	}
 	if o.rootCAs != nil {
 		t.TLSClientConfig = &tls.Config{RootCAs: o.rootCAs, MinVersion: tls.VersionTLS12}
