@@ -32,4 +32,4 @@ type Events interface {
 type noEvents struct{}
 
 func (noEvents) TagMoved(context.Context, string, digest.Digest, digest.Digest, []PinOwner) {}
-func (noEvents) DigestMissing(context.Context, string, digest.Digest, []PinOwner)          {}
+func (noEvents) DigestMissing(context.Context, string, digest.Digest, []PinOwner)           {}

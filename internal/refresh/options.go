@@ -73,7 +73,9 @@ func WithRate(perSecond float64) Option {
 
 // WithCheckInterval checks the digests of revision pins every d, varied
 // by ±10% (0: never).
-func WithCheckInterval(d time.Duration) Option { return func(o *options) { o.checkInterval = max(d, 0) } }
+func WithCheckInterval(d time.Duration) Option {
+	return func(o *options) { o.checkInterval = max(d, 0) }
+}
 
 // WithRegistries works on at most n registries at once (each at its own
 // rate).

@@ -206,9 +206,9 @@ func TestRefresh(t *testing.T) {
 		t.Errorf("DigestMissing events from a refresh: %+v", missing)
 	}
 	for name, want := range map[string]float64{
-		"tagpin_refreshes_total":      2,
-		"tagpin_refresh_moves_total":  2,
-		"tagpin_stale_tags":           0,
+		"tagpin_refreshes_total":       2,
+		"tagpin_refresh_moves_total":   2,
+		"tagpin_stale_tags":            0,
 		"tagpin_refresh_skipped_total": 1,
 	} {
 		if got := gather(t, promReg, name); got != want {
