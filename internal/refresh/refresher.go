@@ -77,6 +77,10 @@ func (r *Refresher) Run(ctx context.Context) {
 	if !refresh && !check {
 		return
 	}
+	// A replica that stops leading stops reporting: the next leader's
+	// figures are the ones alerts read.
+	defer r.opts.metrics.stale.Set(0)
+	defer r.opts.metrics.missing.Set(0)
 	var nextRefresh, nextCheck time.Time // zero: due now
 	for {
 		now := r.opts.clock.Now()
