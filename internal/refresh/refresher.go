@@ -113,7 +113,7 @@ func jittered(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (1 + jitter*(2*rand.Float64()-1)))
 }
 
-func (r *Refresher) logRefresh(rep RefreshReport, err error) {
+func (r *Refresher) logRefresh(rep Report, err error) {
 	log := r.opts.log.With("tags", rep.Tags, "refreshed", rep.Refreshed, "moved", rep.Moved, "failed", rep.Failed,
 		"skipped", rep.Skipped, "stale", rep.Stale)
 	switch {
@@ -140,8 +140,8 @@ func (r *Refresher) logCheck(rep CheckReport, err error) {
 	}
 }
 
-// RefreshReport says what one refresh round did.
-type RefreshReport struct {
+// Report says what one refresh round did.
+type Report struct {
 	// Tags is how many tags were in use, Refreshed how many were
 	// re-resolved, Moved how many of those had moved, Failed how many
 	// could not be resolved, Skipped how many were left alone (learned
@@ -170,8 +170,8 @@ type candidate struct {
 // those last seen within the window, public ones only (a digest learned
 // with a namespace's pull secrets is refreshed by the next admission).
 // Each registry gets at most the rate's requests a second.
-func (r *Refresher) Refresh(ctx context.Context) (RefreshReport, error) {
-	var rep RefreshReport
+func (r *Refresher) Refresh(ctx context.Context) (Report, error) {
+	var rep Report
 	start := r.opts.clock.Now()
 	pins, err := r.pins(ctx)
 	if err != nil {

@@ -142,7 +142,7 @@ func TestRefresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(refresh.RefreshReport{Tags: 3, Refreshed: 2, Moved: 2, Skipped: 1}, rep); diff != "" {
+	if diff := cmp.Diff(refresh.Report{Tags: 3, Refreshed: 2, Moved: 2, Skipped: 1}, rep); diff != "" {
 		t.Errorf("report (-want +got):\n%s", diff)
 	}
 	if got := reg.Counts(); got != (registrytest.Counts{Head: 2}) {
