@@ -50,6 +50,7 @@ import (
 type webhookFlags struct {
 	reg            registryFlags
 	notify         notifyFlags
+	refresh        refreshFlags
 	port           int
 	host           string
 	certDir        string
@@ -136,7 +137,7 @@ still serves, with the bolt store, the mounted docker config
 	fs.StringVar(&f.service, "service", "", "the webhook's Service, whose DNS names (NAME.NAMESPACE.svc, NAME.NAMESPACE.svc.cluster.local) the managed certificate is for (required with --cert-secret)")
 	fs.StringVar(&f.webhookConfig, "webhook-config", "", "with --cert-secret, the MutatingWebhookConfiguration whose webhooks' caBundle is kept equal to the managed CA")
 	fs.StringArrayVar(&f.tlsSANs, "tls-san", nil, "with --cert-secret, another DNS name or IP address the managed certificate is for, e.g. when the webhook is registered by URL (repeatable)")
-	fs.BoolVar(&f.leaderElect, "leader-elect", false, "run background work (pruning, certificate renewal) only on the replica holding a Lease; every replica serves admissions")
+	fs.BoolVar(&f.leaderElect, "leader-elect", false, "run background work (pruning, certificate renewal, background refresh and digest checks) only on the replica holding a Lease; every replica serves admissions")
 	fs.StringVar(&f.leaderElectionID, "leader-election-id", "tagpin", "name of the leader election Lease")
 	fs.StringVar(&f.leaderElectionNS, "leader-election-namespace", "", "namespace of the leader election Lease (default --namespace)")
 	fs.DurationVar(&f.leaseDuration, "leader-election-lease-duration", leader.DefaultLeaseDuration, "how long the other replicas wait after the leader's last renewal before taking over")
@@ -144,6 +145,7 @@ still serves, with the bolt store, the mounted docker config
 	fs.DurationVar(&f.retryPeriod, "leader-election-retry-period", leader.DefaultRetryPeriod, "how often replicas try to acquire or renew the Lease")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace-period", 15*time.Second, "on SIGTERM, how long admissions in flight may take to finish; readiness fails at once and no new connection is accepted")
 	f.notify.register(fs)
+	f.refresh.register(fs)
 	return cmd
 }
 
@@ -317,6 +319,9 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 	if err := f.notify.check(); err != nil {
 		return err
 	}
+	if err := f.refresh.check(); err != nil {
+		return err
+	}
 	restCfg, err := f.cluster()
 	if err != nil {
 		return err
@@ -356,9 +361,17 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 		}
 		defer cluster.close()
 		opts = append(opts, cluster.options()...)
-		if certsWritten, err = f.startBackground(runCtx, shutdown, g, restCfg, cluster, st, metrics, log); err != nil {
+		refreshing, err := f.refreshWork(r, st, cluster, promReg, log)
+		if err != nil {
 			return err
 		}
+		if certsWritten, err = f.startBackground(runCtx, shutdown, g, restCfg, cluster, st, metrics, log, refreshing); err != nil {
+			return err
+		}
+	} else if refreshing, err := f.refreshWork(r, st, nil, promReg, log); err != nil {
+		return err
+	} else if refreshing != nil {
+		g.Go(func() error { refreshing(shutdown); return nil }) // the only process: no leader to elect
 	}
 	h, err := webhook.NewHandler(cfg, track.New(r, st, store.SourceAdmission), st, opts...)
 	if err != nil {
@@ -378,17 +391,22 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 
 // startBackground starts (in g) what runs besides admission: the
 // serving certificate's files on every replica, and on the leader only
-// the revision-pin pruner and the certificate's renewal. It returns a
+// the revision-pin pruner, the certificate's renewal and leaderOnly. It returns a
 // channel closed once the certificate files are written, or nil when the
 // webhook does not manage its certificate.
 func (f *webhookFlags) startBackground(runCtx, shutdown context.Context, g *errgroup.Group, restCfg *rest.Config,
-	cluster *cluster, st store.Store, metrics *webhook.Metrics, log *slog.Logger,
+	cluster *cluster, st store.Store, metrics *webhook.Metrics, log *slog.Logger, leaderOnly ...func(context.Context),
 ) (<-chan struct{}, error) {
 	kube, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return nil, err
 	}
 	var background []func(context.Context)
+	for _, w := range leaderOnly {
+		if w != nil {
+			background = append(background, w)
+		}
+	}
 	if p, ok := st.(store.RevisionPruner); ok && f.pruneInterval > 0 {
 		pruner := webhook.NewPruner(p, &webhook.ClusterOwners{Client: cluster.metadata}, metrics, log)
 		background = append(background, func(ctx context.Context) { pruner.Run(ctx, f.pruneInterval) })

@@ -371,6 +371,18 @@ func (r *Registry) Tag(t testing.TB, src, tag string) digest.Digest {
 	return digest.Digest(desc.Digest.String())
 }
 
+// DeleteManifest deletes the manifest d from repository, as a registry's
+// garbage collection or a retention policy does. The tags that pointed
+// at it still answer with it, as a pull-through cache that kept the tag
+// but lost the digest would: a HEAD by digest is 404 while a HEAD by tag
+// is not. Tag or PushImage the manifest again to bring the digest back.
+func (r *Registry) DeleteManifest(t testing.TB, repository string, d digest.Digest) {
+	t.Helper()
+	if err := remote.Delete(r.adminRef(t, repository+"@"+d.String())); err != nil {
+		t.Fatalf("registrytest: deleting %s@%s: %v", repository, d, err)
+	}
+}
+
 // PushImage pushes a small random single-platform image as repoTag
 // ("repo:tag") and returns its digest.
 func (r *Registry) PushImage(t testing.TB, repoTag string) digest.Digest {

@@ -46,3 +46,42 @@ func TestWaitHeld(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteManifest: after DeleteManifest a HEAD by digest is 404 while
+// the tag still answers; tagging again brings the digest back.
+func TestDeleteManifest(t *testing.T) {
+	t.Parallel()
+	r := New(t)
+	d := r.PushImage(t, "app:1")
+	head := func(target string) int {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodHead, "http://"+r.Addr()+"/v2/app/manifests/"+target, http.NoBody)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	steps := []struct {
+		name          string
+		do            func()
+		byTag, byDgst int
+	}{
+		{"pushed", func() {}, http.StatusOK, http.StatusOK},
+		{"deleted", func() { r.DeleteManifest(t, "app", d) }, http.StatusOK, http.StatusNotFound},
+		{"tagged again", func() { r.Tag(t, "app:1", "1") }, http.StatusOK, http.StatusOK},
+	}
+	for _, s := range steps {
+		s.do()
+		if got := head("1"); got != s.byTag {
+			t.Errorf("%s: HEAD by tag = %d, want %d", s.name, got, s.byTag)
+		}
+		if got := head(d.String()); got != s.byDgst {
+			t.Errorf("%s: HEAD by digest = %d, want %d", s.name, got, s.byDgst)
+		}
+	}
+}

@@ -17,11 +17,14 @@ type Memory struct {
 	mu        sync.RWMutex
 	tags      map[TagKey]*Tag
 	revisions map[RevisionKey]digest.Digest
+	missing   map[RevisionKey]time.Time
 }
 
 var (
 	_ Store          = (*Memory)(nil)
 	_ RevisionPruner = (*Memory)(nil)
+	_ Lister         = (*Memory)(nil)
+	_ MissingMarker  = (*Memory)(nil)
 )
 
 // NewMemory returns an empty Memory keeping at most maxMoves moves per
@@ -30,7 +33,7 @@ func NewMemory(maxMoves int) *Memory {
 	if maxMoves <= 0 {
 		maxMoves = DefaultMaxMoves
 	}
-	return &Memory{maxMoves: maxMoves, tags: map[TagKey]*Tag{}, revisions: map[RevisionKey]digest.Digest{}}
+	return &Memory{maxMoves: maxMoves, tags: map[TagKey]*Tag{}, revisions: map[RevisionKey]digest.Digest{}, missing: map[RevisionKey]time.Time{}}
 }
 
 // Observe implements Store.
@@ -106,10 +109,66 @@ func (m *Memory) PruneRevisions(ctx context.Context, exists func(namespace strin
 	for k := range m.revisions {
 		if !exists(k.Namespace, k.Owner) {
 			delete(m.revisions, k)
+			delete(m.missing, k)
 			n++
 		}
 	}
 	return n, nil
+}
+
+// Tags implements Lister.
+func (m *Memory) Tags(ctx context.Context, yield func(*Tag) bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.RLock()
+	tags := make([]*Tag, 0, len(m.tags))
+	for _, t := range m.tags {
+		tags = append(tags, &Tag{Key: t.Key, History: append([]Move(nil), t.History...)})
+	}
+	m.mu.RUnlock()
+	for _, t := range tags {
+		if !yield(t) {
+			break
+		}
+	}
+	return nil
+}
+
+// Revisions implements Lister.
+func (m *Memory) Revisions(ctx context.Context, yield func(Pin) bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.RLock()
+	pins := make([]Pin, 0, len(m.revisions))
+	for k, d := range m.revisions {
+		pins = append(pins, Pin{Key: k, Digest: d, MissingSince: m.missing[k]})
+	}
+	m.mu.RUnlock()
+	for _, p := range pins {
+		if !yield(p) {
+			break
+		}
+	}
+	return nil
+}
+
+// MarkMissing implements MissingMarker.
+func (m *Memory) MarkMissing(ctx context.Context, key RevisionKey, since time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch _, ok := m.revisions[key]; {
+	case !ok:
+	case since.IsZero():
+		delete(m.missing, key)
+	case m.missing[key].IsZero():
+		m.missing[key] = since.UTC()
+	}
+	return nil
 }
 
 // Close implements Store.

@@ -213,6 +213,8 @@ func TestAPIServerAccepts(t *testing.T) {
 		{authorizationv1.ResourceAttributes{Verb: "get", Group: "batch", Resource: "jobs", Namespace: "app"}, true},
 		{authorizationv1.ResourceAttributes{Verb: "create", Group: "tagpin.dev", Resource: "revisionpins", Namespace: "app"}, true},
 		{authorizationv1.ResourceAttributes{Verb: "delete", Group: "tagpin.dev", Resource: "revisionpins", Namespace: "app"}, true},
+		{authorizationv1.ResourceAttributes{Verb: "patch", Group: "tagpin.dev", Resource: "revisionpins", Namespace: "app"}, true},
+		{authorizationv1.ResourceAttributes{Verb: "create", Resource: "events", Namespace: "other"}, true},
 		{authorizationv1.ResourceAttributes{Verb: "update", Group: "tagpin.dev", Resource: "clusterimagetags", Name: "x"}, true},
 		{authorizationv1.ResourceAttributes{Verb: "update", Group: "admissionregistration.k8s.io", Resource: "mutatingwebhookconfigurations", Name: "tagpin"}, true},
 		{authorizationv1.ResourceAttributes{Verb: "update", Resource: "secrets", Namespace: namespace, Name: "tagpin-certs"}, true},

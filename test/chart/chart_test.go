@@ -24,6 +24,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/tagpin/tagpin/internal/cli"
+	"github.com/tagpin/tagpin/internal/refresh"
 	"github.com/tagpin/tagpin/internal/webhook"
 )
 
@@ -120,6 +121,10 @@ func TestDefaults(t *testing.T) {
 		"--registry-concurrency=16",
 		"--max-moves=100",
 		"--prune-interval=10m",
+		"--refresh-interval=10m",
+		"--refresh-window=168h",
+		"--refresh-rate=5",
+		"--gc-check-interval=1h",
 		"--leader-elect=true",
 		"--leader-election-id=tagpin",
 		"--shutdown-grace-period=15s",
@@ -245,7 +250,7 @@ func TestDefaults(t *testing.T) {
 		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"get"}},
 		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"mutatingwebhookconfigurations"}, ResourceNames: []string{"tagpin"}, Verbs: []string{"get", "list", "watch", "update"}},
 		{APIGroups: []string{"tagpin.dev"}, Resources: []string{"clusterimagetags", "imagetags"}, Verbs: []string{"get", "list", "watch", "create", "update"}},
-		{APIGroups: []string{"tagpin.dev"}, Resources: []string{"revisionpins"}, Verbs: []string{"get", "list", "watch", "create", "delete"}},
+		{APIGroups: []string{"tagpin.dev"}, Resources: []string{"revisionpins"}, Verbs: []string{"get", "list", "watch", "create", "delete", "patch"}},
 	}
 	if diff := cmp.Diff(wantCluster, cr.Rules); diff != "" {
 		t.Errorf("ClusterRole rules (-want +got):\n%s", diff)
@@ -375,7 +380,8 @@ func TestValueSets(t *testing.T) {
 				`--include=^registry\.internal/`, "--exclude=:latest$", `--exclude=^docker\.io/library/`,
 				"--allow-registry=registry.internal:5000", "--insecure-registry=registry.internal:5000",
 				"--mirror=docker.io=mirror-a.internal", "--mirror=docker.io=mirror-b.internal:5000", "--mirror=ghcr.io=mirror-c.internal",
-				"--max-moves=100", "--prune-interval=10m", "--leader-elect=false", "--shutdown-grace-period=15s",
+				"--max-moves=100", "--prune-interval=10m",
+				"--refresh-interval=90s", "--refresh-window=24h", "--refresh-rate=0.5", "--gc-check-interval=0", "--leader-elect=false", "--shutdown-grace-period=15s",
 				"--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--log-level=info", "--log-format=json",
 				"--notifications-bind-address=:9000", "--notifications-tls=false", "--notifications-token-file=/etc/tagpin/notifications/shared-token",
 				"--bind-address=0.0.0.0",
@@ -462,7 +468,8 @@ func TestValueSets(t *testing.T) {
 					}
 				}
 			}
-			wantAlerts := []string{"TagpinDown", "TagpinPodsAdmittedUnpinned", "TagpinResolutionErrors", "TagpinFallbackRate", "TagpinAdmissionLatencyHigh"}
+			wantAlerts := []string{"TagpinDown", "TagpinPodsAdmittedUnpinned", "TagpinResolutionErrors", "TagpinFallbackRate", "TagpinAdmissionLatencyHigh",
+				"TagpinFallbackDigestsStale", "TagpinPinnedDigestsMissing"}
 			if diff := cmp.Diff(wantAlerts, alerts); diff != "" {
 				t.Errorf("alerts (-want +got):\n%s", diff)
 			}
@@ -517,6 +524,7 @@ func metricNames(t *testing.T) map[string]bool {
 	t.Helper()
 	var c collector
 	webhook.NewMetrics(&c)
+	refresh.NewMetrics(&c)
 	fq := regexp.MustCompile(`fqName: "([^"]+)"`)
 	names := map[string]bool{}
 	for _, d := range c.descs {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +43,8 @@ func Run(t *testing.T, newStore Factory) {
 		{"concurrent revision writers agree", testConcurrentPins},
 		{"concurrent observers keep every move", testConcurrentObserve},
 		{"prune removes pins of deleted owners", testPrune},
+		{"lists every tag and pin", testList},
+		{"marks missing digests", testMarkMissing},
 		{"canceled context", testCanceled},
 	}
 	for _, tt := range tests {
@@ -379,6 +382,13 @@ func testCanceled(t *testing.T, f Factory) {
 	if p, ok := s.(store.RevisionPruner); ok {
 		_, checks["PruneRevisions"] = p.PruneRevisions(ctx, func(string, store.Owner) bool { return false })
 	}
+	if l, ok := s.(store.Lister); ok {
+		checks["Tags"] = l.Tags(ctx, func(*store.Tag) bool { return true })
+		checks["Revisions"] = l.Revisions(ctx, func(store.Pin) bool { return true })
+	}
+	if m, ok := s.(store.MissingMarker); ok {
+		checks["MarkMissing"] = m.MarkMissing(ctx, rk, at(0))
+	}
 	for name, err := range checks {
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("%s with a canceled context: err = %v, want context.Canceled", name, err)
@@ -387,5 +397,115 @@ func testCanceled(t *testing.T, f Factory) {
 	// Nothing was written.
 	if _, err := s.Tag(t.Context(), key); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Tag after a canceled Observe: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testList(t *testing.T, f Factory) {
+	s := open(t, f, 0)
+	l, ok := s.(store.Lister)
+	if !ok {
+		t.Skipf("%T does not implement store.Lister", s)
+	}
+	public, scoped, other := Key("app", "1.0"), Key("app", "1.0"), Key("lib/base", "latest")
+	scoped.Scope = "team-a"
+	observe(t, s, public, Digest("a"), at(0), store.SourceAdmission)
+	observe(t, s, public, Digest("b"), at(5), store.SourceRefresh)
+	observe(t, s, scoped, Digest("private"), at(1), store.SourceAdmission)
+	observe(t, s, other, Digest("c"), at(2), store.SourceCLI)
+	pins := []store.Pin{
+		{Key: revKey("ns", "uid-1", "app:1.0"), Digest: Digest("a")},
+		{Key: revKey("ns", "uid-1", "registry.example/lib/base"), Digest: Digest("c")},
+		{Key: store.RevisionKey{Namespace: "team-a", Owner: store.Owner{Kind: "StatefulSet", Name: "db", UID: "uid-2", Revision: "7f9c"}, Image: "app:1.0"}, Digest: Digest("private")},
+	}
+	for _, p := range pins {
+		if _, err := s.PinRevision(t.Context(), p.Key, p.Digest); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var tags []*store.Tag
+	if err := l.Tags(t.Context(), func(tag *store.Tag) bool { tags = append(tags, tag); return true }); err != nil {
+		t.Fatalf("Tags: %v", err)
+	}
+	slices.SortFunc(tags, func(a, b *store.Tag) int { return strings.Compare(a.Key.String(), b.Key.String()) })
+	wantTags := []*store.Tag{get(t, s, public), get(t, s, scoped), get(t, s, other)}
+	slices.SortFunc(wantTags, func(a, b *store.Tag) int { return strings.Compare(a.Key.String(), b.Key.String()) })
+	if diff := cmp.Diff(wantTags, tags); diff != "" {
+		t.Errorf("Tags (-want +got):\n%s", diff)
+	}
+
+	var got []store.Pin
+	if err := l.Revisions(t.Context(), func(p store.Pin) bool { got = append(got, p); return true }); err != nil {
+		t.Fatalf("Revisions: %v", err)
+	}
+	byImage := func(a, b store.Pin) int {
+		return strings.Compare(a.Key.Namespace+a.Key.Owner.UID+a.Key.Image, b.Key.Namespace+b.Key.Owner.UID+b.Key.Image)
+	}
+	slices.SortFunc(got, byImage)
+	slices.SortFunc(pins, byImage)
+	if diff := cmp.Diff(pins, got); diff != "" {
+		t.Errorf("Revisions (-want +got):\n%s", diff)
+	}
+
+	// yield returning false stops the listing.
+	n := 0
+	if err := l.Tags(t.Context(), func(*store.Tag) bool { n++; return false }); err != nil || n != 1 {
+		t.Errorf("Tags stopped by yield: %d calls, err %v; want 1 call, nil", n, err)
+	}
+	n = 0
+	if err := l.Revisions(t.Context(), func(store.Pin) bool { n++; return false }); err != nil || n != 1 {
+		t.Errorf("Revisions stopped by yield: %d calls, err %v; want 1 call, nil", n, err)
+	}
+}
+
+func testMarkMissing(t *testing.T, f Factory) {
+	s := open(t, f, 0)
+	m, ok := s.(store.MissingMarker)
+	l, lists := s.(store.Lister)
+	if !ok || !lists {
+		t.Skipf("%T does not implement store.MissingMarker and store.Lister", s)
+	}
+	k, other := revKey("ns", "uid-1", "app:1.0"), revKey("ns", "uid-2", "app:1.0")
+	for _, key := range []store.RevisionKey{k, other} {
+		if _, err := s.PinRevision(t.Context(), key, Digest("a")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	missing := func() map[string]time.Time {
+		t.Helper()
+		out := map[string]time.Time{}
+		if err := l.Revisions(t.Context(), func(p store.Pin) bool {
+			out[p.Key.Owner.UID] = p.MissingSince
+			return true
+		}); err != nil {
+			t.Fatalf("Revisions: %v", err)
+		}
+		return out
+	}
+	steps := []struct {
+		name  string
+		since time.Time
+		want  map[string]time.Time
+	}{
+		{"marked", at(5), map[string]time.Time{"uid-1": at(5), "uid-2": {}}},
+		{"marked again keeps the first time", at(9), map[string]time.Time{"uid-1": at(5), "uid-2": {}}},
+		{"back", time.Time{}, map[string]time.Time{"uid-1": {}, "uid-2": {}}},
+	}
+	for _, step := range steps {
+		if err := m.MarkMissing(t.Context(), k, step.since); err != nil {
+			t.Fatalf("%s: MarkMissing: %v", step.name, err)
+		}
+		if diff := cmp.Diff(step.want, missing()); diff != "" {
+			t.Errorf("%s: MissingSince by owner (-want +got):\n%s", step.name, diff)
+		}
+	}
+	if got, err := s.Revision(t.Context(), k); err != nil || got != Digest("a") {
+		t.Errorf("Revision after marking = %s, %v; want %s", got, err, Digest("a"))
+	}
+	if err := m.MarkMissing(t.Context(), revKey("ns", "gone", "app:1.0"), at(1)); err != nil {
+		t.Errorf("MarkMissing of a pin that does not exist: %v, want nil", err)
+	}
+	if _, err := s.Revision(t.Context(), revKey("ns", "gone", "app:1.0")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("MarkMissing created a pin: Revision err = %v, want ErrNotFound", err)
 	}
 }
