@@ -28,6 +28,8 @@ func TestCorePackagesDoNotDependOnKubernetes(t *testing.T) {
 		"imageref",
 		"store",
 		"store/boltstore",
+		"notify",
+		"refresh",
 	}
 	for _, p := range corePackages {
 		if !hasGoFiles(t, p) {
