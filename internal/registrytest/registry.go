@@ -371,6 +371,18 @@ func (r *Registry) Tag(t testing.TB, src, tag string) digest.Digest {
 	return digest.Digest(desc.Digest.String())
 }
 
+// DeleteManifest deletes the manifest d from repository repo, as a
+// registry's garbage collection or an operator would: requests for the
+// digest then answer 404 MANIFEST_UNKNOWN. Tags stay as they are (the
+// in-process registry keeps them apart), so a tag still pointing at d
+// answers like a pull-through cache that lost the digest.
+func (r *Registry) DeleteManifest(t testing.TB, repo string, d digest.Digest) {
+	t.Helper()
+	if err := remote.Delete(r.adminRef(t, repo+"@"+d.String())); err != nil {
+		t.Fatalf("registrytest: deleting %s@%s: %v", repo, d, err)
+	}
+}
+
 // PushImage pushes a small random single-platform image as repoTag
 // ("repo:tag") and returns its digest.
 func (r *Registry) PushImage(t testing.TB, repoTag string) digest.Digest {

@@ -46,3 +46,36 @@ func TestWaitHeld(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteManifest: a deleted digest answers 404 by digest, and a tag
+// pushed since still answers.
+func TestDeleteManifest(t *testing.T) {
+	t.Parallel()
+	r := New(t)
+	old := r.PushImage(t, "app:1")
+	current := r.PushImage(t, "app:1")
+	r.DeleteManifest(t, "app", old)
+	for _, tc := range []struct {
+		target string
+		want   int
+	}{
+		{old.String(), http.StatusNotFound},
+		{current.String(), http.StatusOK},
+		{"1", http.StatusOK},
+	} {
+		t.Run(tc.target, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodHead, "http://"+r.Addr()+"/v2/app/manifests/"+tc.target, http.NoBody)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("HEAD %s: status %d, want %d", tc.target, resp.StatusCode, tc.want)
+			}
+		})
+	}
+}
