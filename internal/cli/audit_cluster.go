@@ -111,7 +111,7 @@ func (a *auditor) run(ctx context.Context) ([]auditFinding, error) {
 	}
 
 	index := indexPins(pins)
-	var out []auditFinding
+	out := []auditFinding{} // never null in -o json
 	for i := range pods {
 		found, err := a.podFindings(ctx, &pods[i], index)
 		if err != nil {

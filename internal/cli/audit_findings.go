@@ -106,7 +106,7 @@ func unpinnedWhy(img podspec.Image, parseErr error, annotated, hasRecord bool, r
 		return what + ": the webhook pinned other images of this pod, not this one: left alone by its filters, or it could not be resolved at admission"
 	}
 	return what + ": admitted without tagpin (no " + podspec.AnnotationImages + " annotation): the webhook was down or not called, " +
-		"left every image alone (filters, audit mode), or could not resolve them"
+		"or pinned nothing (filters, audit mode, resolution failed)"
 }
 
 // revisionName names an owner's revision: web-6d4cf56db6, or db
