@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tagpin/tagpin/internal/certtest"
@@ -334,6 +335,35 @@ func TestAudit(t *testing.T) {
 		got, _ := r.rows()
 		if slices.ContainsFunc(got, func(r auditRow) bool { return r.Finding == "StaleTag" }) {
 			t.Errorf("--stale-after 3h lists a tag verified 2h ago: %+v", got)
+		}
+	})
+
+	t.Run("context namespace and skipped namespaces", func(t *testing.T) {
+		// Without -n, the kubeconfig context's namespace, as kubectl.
+		cfg, err := clientcmd.LoadFromFile(kc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Contexts[cfg.CurrentContext].Namespace = nsB
+		path := filepath.Join(t.TempDir(), "kubeconfig")
+		if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+			t.Fatal(err)
+		}
+		r, code := auditReportOf(t, "--kubeconfig", path)
+		got, _ := r.rows()
+		if r.Namespace != nsB || code != 1 || len(got) != len(wantB) {
+			t.Errorf("audit in the context's namespace: namespace %q (want %s), exit %d, %d findings (want %d)", r.Namespace, nsB, code, len(got), len(wantB))
+		}
+		// --skip-namespace leaves its pods' unpinned images out, not the
+		// rest.
+		r, _ = auditReportOf(t, "--kubeconfig", kc, "-n", nsB, "--skip-namespace", nsB)
+		got, _ = r.rows()
+		var findings []string
+		for _, row := range got {
+			findings = append(findings, row.Finding)
+		}
+		if diff := cmp.Diff([]string{"StaleTag", "OffRevisionPin"}, findings); diff != "" {
+			t.Errorf("audit --skip-namespace %s: findings (-want +got):\n%s", nsB, diff)
 		}
 	})
 
