@@ -260,7 +260,11 @@ func printAudit(w, errw io.Writer, r *auditReport) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tKIND\tNAME\tIMAGE\tFINDING\tDETAIL")
 	for _, f := range r.Findings {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Namespace, f.Kind, f.Name, f.Image, f.Finding, f.Detail)
+		ns := f.Namespace
+		if ns == "" {
+			ns = "<none>" // a cluster-scoped record, as kubectl shows absent values
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ns, f.Kind, f.Name, f.Image, f.Finding, f.Detail)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
