@@ -75,6 +75,8 @@ type auditReport struct {
 	// workload; Recreate what has no workload to restart.
 	Restart  []string `json:"restart"`
 	Recreate []string `json:"recreate"`
+	// Warnings are parts of the audit that could not be done.
+	Warnings []string `json:"warnings"`
 }
 
 // auditFlags are tagpin audit's flags.
@@ -191,8 +193,14 @@ func runAudit(cmd *cobra.Command, stdio IO, f *auditFlags) error {
 		CheckRegistry: f.checkRegistry,
 		StaleAfter:    f.staleAfter.String(),
 		Findings:      findings,
+		Warnings:      append([]string{}, a.warnings...),
 	}
 	report.Restart, report.Recreate = remedies(findings)
+	if f.output != "json" {
+		for _, w := range report.Warnings {
+			fmt.Fprintln(stdio.Err, "warning: "+w)
+		}
+	}
 	if f.output == "json" {
 		if err := writeJSON(stdio.Out, report); err != nil {
 			return err

@@ -51,6 +51,8 @@ type auditor struct {
 	// replicaSets caches the owners of ReplicaSets, by UID.
 	replicaSets map[types.UID]*metav1.OwnerReference
 	jobs        map[types.UID]*metav1.OwnerReference
+	// warnings are parts of the audit that could not be done.
+	warnings []string
 }
 
 // auditKubeConfig loads the kubeconfig as kubectl does and returns the
@@ -206,7 +208,13 @@ func (a *auditor) tagRecords(ctx context.Context) (map[store.TagKey]tagRecord, e
 			add("ClusterImageTag", l.Items[i].ObjectMeta, &l.Items[i].TagRecord, store.Public)
 		}
 	})
-	if err != nil {
+	switch {
+	case apierrors.IsForbidden(err) && a.namespace != "":
+		// Someone who may read one namespace audits it without the
+		// public records.
+		a.warnings = append(a.warnings, fmt.Sprintf("not checking public tag records for staleness: listing %s.%s is not allowed (RBAC): %v",
+			kubestore.ResourceClusterImageTags, kubestore.Group, err))
+	case err != nil:
 		return nil, a.apiError("list", kubestore.ResourceClusterImageTags+"."+kubestore.Group, "", err)
 	}
 	err = listPages(ctx, a.c, func(l *kubestore.ImageTagList) {

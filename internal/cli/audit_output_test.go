@@ -39,7 +39,8 @@ func TestAuditOutput(t *testing.T) {
 			Detail: "ReplicaSet web-6d4cf56db6 is pinned to sha256:b10cf1e6fd02, which the registry no longer has", Digest: d2,
 			Owner: &auditObject{Kind: "ReplicaSet", Name: "web-6d4cf56db6"}},
 	}
-	report := auditReport{Cluster: "https://prod.example:6443", AllNamespaces: true, CheckRegistry: true, StaleAfter: "30m0s", Findings: findings}
+	report := auditReport{Cluster: "https://prod.example:6443", AllNamespaces: true, CheckRegistry: true, StaleAfter: "30m0s", Findings: findings,
+		Warnings: []string{"not checking public tag records for staleness: listing clusterimagetags.tagpin.dev is not allowed (RBAC)"}}
 	report.Restart, report.Recreate = remedies(findings)
 
 	var table, clean, errw bytes.Buffer

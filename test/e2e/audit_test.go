@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -59,6 +61,7 @@ type auditJSON struct {
 	} `json:"findings"`
 	Restart  []string `json:"restart"`
 	Recreate []string `json:"recreate"`
+	Warnings []string `json:"warnings"`
 }
 
 // rows returns the findings in namespaces (all when none are given) and
@@ -386,6 +389,50 @@ func TestAudit(t *testing.T) {
 					t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, stdout with %q, stderr with %q", code, out, errOut, tc.code, tc.stdout, tc.stderr)
 				}
 			})
+		}
+	})
+
+	t.Run("namespace reader", func(t *testing.T) {
+		// Someone who may read nsB only (a Role, no ClusterRole) audits
+		// it: everything but the public records, with a warning.
+		user, err := cp.AddUser("audit-reader")
+		if err != nil {
+			t.Fatal(err)
+		}
+		role := &rbacv1.Role{
+			ObjectMeta: metav1.ObjectMeta{Name: "audit-reader", Namespace: nsB},
+			Rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}},
+				{APIGroups: []string{"apps"}, Resources: []string{"replicasets"}, Verbs: []string{"get"}},
+				{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"get"}},
+				{APIGroups: []string{kubestore.Group}, Resources: []string{"revisionpins", "imagetags"}, Verbs: []string{"list"}},
+			},
+		}
+		binding := &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "audit-reader", Namespace: nsB},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "audit-reader"}},
+		}
+		for _, obj := range []client.Object{role, binding} {
+			if err := cp.Client.Create(t.Context(), obj); err != nil {
+				t.Fatal(err)
+			}
+		}
+		path := filepath.Join(t.TempDir(), "kubeconfig")
+		if err := controlplanetest.WriteKubeconfig(path, user); err != nil {
+			t.Fatal(err)
+		}
+		var r *auditJSON
+		var code int
+		waitFor(t, "the reader's Role to apply", func() (bool, error) {
+			out, _, c := runAudit(t, "--kubeconfig", path, "-n", nsB, "-o", "json")
+			r, code = &auditJSON{}, c
+			return json.Unmarshal([]byte(out), r) == nil, nil
+		})
+		got, _ := r.rows()
+		if diff := cmp.Diff(wantB, got, cmpopts.IgnoreFields(auditRow{}, "Restart")); diff != "" || code != 1 ||
+			len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "not checking public tag records") {
+			t.Errorf("audit as a namespace reader: exit %d, warnings %q, findings (-want +got):\n%s", code, r.Warnings, diff)
 		}
 	})
 
