@@ -121,7 +121,11 @@ func (a *auditor) run(ctx context.Context) ([]auditFinding, error) {
 		}
 		out = append(out, found...)
 	}
-	out = append(out, a.digestFindings(ctx, pins)...)
+	missing, err := a.digestFindings(ctx, pins)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, missing...)
 	out = append(out, a.staleTags(pins, tags)...)
 	slices.SortStableFunc(out, func(x, y auditFinding) int {
 		return strings.Compare(

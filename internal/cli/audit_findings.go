@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
@@ -65,10 +64,11 @@ func (a *auditor) podFindings(ctx context.Context, pod *corev1.Pod, pins map[pin
 		default:
 			continue
 		}
-		var err2 error
-		if f.Workload, f.Restart, f.Recreate, err2 = a.remedy(ctx, pod); err2 != nil {
-			return nil, err2
+		workload, restart, recreate, err := a.remedy(ctx, pod)
+		if err != nil {
+			return nil, err
 		}
+		f.Workload, f.Restart, f.Recreate = workload, restart, recreate
 		out = append(out, f)
 	}
 	return out, nil
@@ -120,10 +120,10 @@ func revisionName(o store.Owner) string {
 
 // digestFindings returns the pins whose digest vanished upstream: from
 // the cluster's records, and with --check-registry from the registries.
-func (a *auditor) digestFindings(ctx context.Context, pins []kubestore.RevisionPin) []auditFinding {
-	out := recordedMissingDigests(pins)
-	if a.resolver == nil {
-		return out
+func (a *auditor) digestFindings(ctx context.Context, pins []kubestore.RevisionPin) ([]auditFinding, error) {
+	out, err := a.recordedMissingDigests(ctx, pins)
+	if err != nil || a.resolver == nil {
+		return out, err
 	}
 	reported := map[string]bool{}
 	for _, f := range out {
@@ -135,14 +135,16 @@ func (a *auditor) digestFindings(ctx context.Context, pins []kubestore.RevisionP
 			unreported = append(unreported, p)
 		}
 	}
-	return append(out, a.checkDigests(ctx, unreported)...)
+	return append(out, a.checkDigests(ctx, unreported)...), nil
 }
 
-// recordedMissingDigests returns the pins whose digest the cluster's
-// records say is missing upstream. The webhook's vanished-digest watch
-// is to record what it finds; until it does, there is nothing to read
-// and nothing is returned.
-func recordedMissingDigests([]kubestore.RevisionPin) []auditFinding { return nil }
+// recordedMissingDigests returns, as PinnedDigestMissing findings, the
+// pins whose digest the cluster's records say is missing upstream. The
+// webhook's vanished-digest watch is to record what it finds; until it
+// does, there is nothing to read and nothing is returned.
+func (a *auditor) recordedMissingDigests(_ context.Context, _ []kubestore.RevisionPin) ([]auditFinding, error) {
+	return nil, nil
+}
 
 // checkDigests asks the registries, one HEAD by digest per distinct
 // repository and digest, whether the pins' digests exist.
@@ -179,14 +181,10 @@ func (a *auditor) checkDigests(ctx context.Context, pins []kubestore.RevisionPin
 	sort.Strings(keys)
 	var g errgroup.Group
 	g.SetLimit(auditCheckConcurrency)
-	var mu sync.Mutex
 	for _, k := range keys {
 		c := checks[k]
 		g.Go(func() error {
-			_, err := a.resolver.Resolve(ctx, c.ref)
-			mu.Lock()
-			defer mu.Unlock()
-			c.err = err
+			_, c.err = a.resolver.Resolve(ctx, c.ref) // each goroutine its own check
 			return nil
 		})
 	}
