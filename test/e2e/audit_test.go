@@ -14,12 +14,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tagpin/tagpin/internal/certtest"
@@ -130,7 +132,7 @@ func TestAudit(t *testing.T) {
 	web := reg.PushImage(t, "web:1")
 	gone := reg.PushImage(t, "gone:1")
 	drift := reg.PushImage(t, "drift:1")
-	for _, repoTag := range []string{"keep:1", "skip:1", "late:1", "init:1", "bare:1", "job:1", "system:1", "probe:1"} {
+	for _, repoTag := range []string{"keep:1", "skip:1", "late:1", "init:1", "bare:1", "job:1", "db:1", "solo:1", "system:1", "probe:1"} {
 		reg.PushImage(t, repoTag)
 	}
 
@@ -206,6 +208,8 @@ func TestAudit(t *testing.T) {
 		s.InitContainers = []corev1.Container{{Name: "setup", Image: ref("init:1")}}
 	})
 	latePod := onePod(t, nsA, late, ref("late:1"))
+	dbPod := createStatefulSet(t, nsA, "db", ref("db:1"))
+	soloPod := createReplicaSet(t, nsA, "solo", ref("solo:1"))
 	bare := mustCreatePod(t, nsB, ref("bare:1"))
 	// A pod's container image may be changed after admission (kubectl
 	// set image on a bare pod); tagpin pins at creation only.
@@ -219,6 +223,7 @@ func TestAudit(t *testing.T) {
 	restart := func(ns, deploy string) string {
 		return "kubectl rollout restart deployment/" + deploy + " --namespace " + ns + " --kubeconfig " + kc
 	}
+	restartDB := "kubectl rollout restart statefulset/db --namespace " + nsA + " --kubeconfig " + kc
 	wantA := []auditRow{
 		{Namespace: nsA, Kind: "Pod", Name: latePod.Name, Image: ref("late:1"), Finding: "Unpinned", Field: "container/main",
 			Workload: "Deployment/late", Restart: restart(nsA, "late")},
@@ -228,6 +233,10 @@ func TestAudit(t *testing.T) {
 			Recreate: "pod/" + edited.Name + " --namespace " + nsA + ": a pod without a workload; delete it and create it again"},
 		{Namespace: nsA, Kind: "Pod", Name: mixed.Name, Image: ref("keep:1"), Finding: "Unpinned", Field: "container/keep",
 			Recreate: "pod/" + mixed.Name + " --namespace " + nsA + ": a pod without a workload; delete it and create it again"},
+		{Namespace: nsA, Kind: "Pod", Name: dbPod.Name, Image: ref("db:1"), Finding: "Unpinned", Field: "container/main",
+			Workload: "StatefulSet/db", Restart: restartDB},
+		{Namespace: nsA, Kind: "Pod", Name: soloPod.Name, Image: ref("solo:1"), Finding: "Unpinned", Field: "container/main",
+			Workload: "ReplicaSet/solo", Recreate: "pod/" + soloPod.Name + " --namespace " + nsA + ": its ReplicaSet solo has no Deployment; delete the pod and the ReplicaSet creates a pinned one"},
 	}
 	byObject := func(x, y auditRow) int { return strings.Compare(x.Kind+x.Name+x.Field, y.Kind+y.Name+y.Field) }
 	slices.SortFunc(wantA, byObject)
@@ -266,7 +275,7 @@ func TestAudit(t *testing.T) {
 				t.Errorf("detail of %s %s: %q, want it to say %q", tc.pod, tc.field, detail, tc.want)
 			}
 		}
-		if diff := cmp.Diff([]string{restart(nsA, "late")}, r.Restart); diff != "" {
+		if diff := cmp.Diff([]string{restart(nsA, "late"), restartDB}, r.Restart); diff != "" {
 			t.Errorf("restart commands (-want +got):\n%s", diff)
 		}
 		if r.AllNamespaces || r.Namespace != nsA || r.Cluster != shared.cfg.Host {
@@ -498,6 +507,48 @@ func onePod(t *testing.T, ns, name, image string) *corev1.Pod {
 		t.Fatalf("the pod of %s runs %s, want %s", name, pod.Spec.Containers[0].Image, image)
 	}
 	return pod
+}
+
+// createStatefulSet creates a one-replica StatefulSet running image and
+// returns its pod.
+func createStatefulSet(t *testing.T, ns, name, image string) *corev1.Pod {
+	t.Helper()
+	lbl := map[string]string{"app": name}
+	sts := &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas: ptr.To[int32](1), ServiceName: name, Selector: &metav1.LabelSelector{MatchLabels: lbl},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: lbl},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: image}}},
+			},
+		},
+	}
+	if _, err := shared.client.AppsV1().StatefulSets(ns).Create(t.Context(), sts, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return onePod(t, ns, name, image)
+}
+
+// createReplicaSet creates a one-replica ReplicaSet, without a
+// Deployment, running image and returns its pod.
+func createReplicaSet(t *testing.T, ns, name, image string) *corev1.Pod {
+	t.Helper()
+	lbl := map[string]string{"app": name}
+	rs := &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: lbl},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: lbl},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: image}}},
+			},
+		},
+	}
+	if _, err := shared.client.AppsV1().ReplicaSets(ns).Create(t.Context(), rs, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return onePod(t, ns, name, image)
 }
 
 // createJob creates a Job running image and returns its pod.
