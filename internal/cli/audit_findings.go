@@ -38,6 +38,9 @@ func (a *auditor) podFindings(ctx context.Context, pod *corev1.Pod, pins map[pin
 	var out []auditFinding
 	for _, img := range podspec.Images(pod) {
 		f := auditFinding{Namespace: pod.Namespace, Kind: "Pod", Name: pod.Name, Image: img.Ref, Field: imageField(img)}
+		if hasOwner {
+			f.Owner = &auditObject{Kind: owner.Kind, Name: owner.Name}
+		}
 		rec, hasRecord := records[f.Field]
 		ref, err := imageref.Parse(img.Ref)
 		switch {
@@ -58,7 +61,6 @@ func (a *auditor) podFindings(ctx context.Context, pod *corev1.Pod, pins map[pin
 			}
 			f.Finding = findingOffPin
 			f.Digest, f.PinnedDigest = ref.Digest.String(), pin.Digest
-			f.Owner = &auditObject{Kind: owner.Kind, Name: owner.Name}
 			f.Detail = fmt.Sprintf("%s %s runs %s; its %s %s is pinned to %s",
 				img.Kind, img.Name, shortDigests(ref.Digest), owner.Kind, revisionName(owner), shortDigest(pin.Digest))
 		default:

@@ -226,17 +226,17 @@ func TestAudit(t *testing.T) {
 	restartDB := "kubectl rollout restart statefulset/db --namespace " + nsA + " --kubeconfig " + kc
 	wantA := []auditRow{
 		{Namespace: nsA, Kind: "Pod", Name: latePod.Name, Image: ref("late:1"), Finding: "Unpinned", Field: "container/main",
-			Workload: "Deployment/late", Restart: restart(nsA, "late")},
+			Owner: "ReplicaSet/" + replicaSetOf(latePod).Name, Workload: "Deployment/late", Restart: restart(nsA, "late")},
 		{Namespace: nsA, Kind: "Pod", Name: latePod.Name, Image: ref("init:1"), Finding: "Unpinned", Field: "initContainer/setup",
-			Workload: "Deployment/late", Restart: restart(nsA, "late")},
+			Owner: "ReplicaSet/" + replicaSetOf(latePod).Name, Workload: "Deployment/late", Restart: restart(nsA, "late")},
 		{Namespace: nsA, Kind: "Pod", Name: edited.Name, Image: ref("web:1"), Finding: "Unpinned", Field: "container/main",
 			Recreate: "pod/" + edited.Name + " --namespace " + nsA + ": a pod without a workload; delete it and create it again"},
 		{Namespace: nsA, Kind: "Pod", Name: mixed.Name, Image: ref("keep:1"), Finding: "Unpinned", Field: "container/keep",
 			Recreate: "pod/" + mixed.Name + " --namespace " + nsA + ": a pod without a workload; delete it and create it again"},
 		{Namespace: nsA, Kind: "Pod", Name: dbPod.Name, Image: ref("db:1"), Finding: "Unpinned", Field: "container/main",
-			Workload: "StatefulSet/db", Restart: restartDB},
+			Owner: "StatefulSet/db", Workload: "StatefulSet/db", Restart: restartDB},
 		{Namespace: nsA, Kind: "Pod", Name: soloPod.Name, Image: ref("solo:1"), Finding: "Unpinned", Field: "container/main",
-			Workload: "ReplicaSet/solo", Recreate: "pod/" + soloPod.Name + " --namespace " + nsA + ": its ReplicaSet solo has no Deployment; delete the pod and the ReplicaSet creates a pinned one"},
+			Owner: "ReplicaSet/solo", Workload: "ReplicaSet/solo", Recreate: "pod/" + soloPod.Name + " --namespace " + nsA + ": its ReplicaSet solo has no Deployment; delete the pod and the ReplicaSet creates a pinned one"},
 	}
 	byObject := func(x, y auditRow) int { return strings.Compare(x.Kind+x.Name+x.Field, y.Kind+y.Name+y.Field) }
 	slices.SortFunc(wantA, byObject)
@@ -250,7 +250,7 @@ func TestAudit(t *testing.T) {
 			Digest: drift.String(), PinnedDigest: moved.String(), Owner: "ReplicaSet/" + replicaSetOf(driftPod).Name,
 			Workload: "Deployment/drift", Restart: restart(nsB, "drift")},
 		{Namespace: nsB, Kind: "Pod", Name: jobPod.Name, Image: ref("job:1"), Finding: "Unpinned", Field: "container/main",
-			Workload: "Job/migrate", Recreate: "job/migrate --namespace " + nsB + ": Jobs cannot be restarted; delete it and create it again"},
+			Owner: "Job/migrate", Workload: "Job/migrate", Recreate: "job/migrate --namespace " + nsB + ": Jobs cannot be restarted; delete it and create it again"},
 	}
 	slices.SortFunc(wantB, byObject)
 
