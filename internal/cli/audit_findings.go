@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
@@ -141,11 +142,25 @@ func (a *auditor) digestFindings(ctx context.Context, pins []kubestore.RevisionP
 }
 
 // recordedMissingDigests returns, as PinnedDigestMissing findings, the
-// pins whose digest the cluster's records say is missing upstream. The
-// webhook's vanished-digest watch is to record what it finds; until it
-// does, there is nothing to read and nothing is returned.
-func (a *auditor) recordedMissingDigests(_ context.Context, _ []kubestore.RevisionPin) ([]auditFinding, error) {
-	return nil, nil
+// pins whose digest the webhook's vanished-digest watch found missing
+// upstream: those it annotated with kubestore.AnnotationDigestMissingSince.
+func (a *auditor) recordedMissingDigests(_ context.Context, pins []kubestore.RevisionPin) ([]auditFinding, error) {
+	var out []auditFinding
+	for i := range pins {
+		p := &pins[i]
+		since, ok := p.Annotations[kubestore.AnnotationDigestMissingSince]
+		if !ok {
+			continue
+		}
+		when := since
+		if t, err := time.Parse(time.RFC3339, since); err == nil {
+			when = t.UTC().Format(time.RFC3339) + " (" + duration.HumanDuration(a.now.Sub(t)) + " ago)"
+		}
+		out = append(out, pinFinding(p, findingDigestMissing, fmt.Sprintf(
+			"%s %s is pinned to %s, which the registry no longer has (tagpin's check found it missing since %s): its pods cannot be scheduled again; roll out a new revision to pin the tag's current digest",
+			p.Owner.Kind, revisionName(pinOwner(p)), shortDigest(p.Digest), when)))
+	}
+	return out, nil
 }
 
 // checkDigests asks the registries, one HEAD by digest per distinct

@@ -77,6 +77,39 @@ func TestAuditCluster(t *testing.T) {
 		t.Errorf("registry requests %+v; want one HEAD per distinct digest (4), no GET", c)
 	}
 
+	// What the webhook's vanished-digest watch recorded is listed
+	// without asking any registry.
+	since := time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Second)
+	if err := st.MarkMissing(t.Context(), pinKey(2), since); err != nil {
+		t.Fatal(err)
+	}
+	reg.ResetCounts()
+	waitAudit := time.Now().Add(30 * time.Second)
+	for {
+		out, errOut, code = tagpin(t, "", "audit", "--kubeconfig", env.Kubeconfig, "-n", "shop", "-o", "json")
+		var recorded struct {
+			Findings []struct{ Name, Finding, Detail string }
+		}
+		if err := json.Unmarshal([]byte(out), &recorded); err != nil {
+			t.Fatalf("%v in %q (stderr %q)", err, out, errOut)
+		}
+		if len(recorded.Findings) == 1 {
+			f := recorded.Findings[0]
+			if f.Name != kubestore.RevisionObjectName(pinKey(2)) || f.Finding != "PinnedDigestMissing" || code != 1 ||
+				!strings.Contains(f.Detail, "missing since "+since.Format(time.RFC3339)+" (120m ago)") {
+				t.Errorf("exit %d, finding %+v; want pin 2 missing since %s", code, f, since.Format(time.RFC3339))
+			}
+			break
+		}
+		if time.Now().After(waitAudit) {
+			t.Fatalf("audit without --check-registry: %+v (exit %d, stderr %q); want the recorded missing digest", recorded.Findings, code, errOut)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if c := reg.Counts(); c.Total() != 0 {
+		t.Errorf("registry requests %+v without --check-registry; want none", c)
+	}
+
 	st.Close() // its informers would watch the CRDs go
 	for _, name := range []string{"revisionpins.tagpin.dev", "imagetags.tagpin.dev", "clusterimagetags.tagpin.dev"} {
 		crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: name}}
