@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -358,5 +359,58 @@ func TestRecheck(t *testing.T) {
 				t.Errorf("%d confirmations, want %d and 1 for the later event", s.c.calls, tc.want)
 			}
 		})
+	}
+}
+
+// TestHostileRequests: a thousand malformed and a thousand
+// unauthenticated requests confirm nothing, leave nothing queued and do
+// not make the handler hold more memory.
+func TestHostileRequests(t *testing.T) {
+	s := start(t, true, notify.WithMaxBody(64<<10))
+	malformed := []string{
+		"", "{", "null", "[]", `{"events": null}`, `{"events": [null]}`, `{"events": [{"action": "push", "target": {"tag": "x"}}]}`,
+		strings.Repeat("[", 10000), `{"registry": "a.io", "repository": "../x", "tag": "1"}`, "\x00\xff\xfe",
+		`{"registry": "` + strings.Repeat("a", 70000) + `"}`, `{"type": "PUSH_ARTIFACT", "event_data": {"resources": [{"tag": "v1", "resource_url": "/"}]}}`,
+	}
+	senders := []string{"distribution", "harbor", "dockerhub", "generic"}
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	// Warm up the HTTP client and server before measuring.
+	for range 20 {
+		s.post(t, "/notifications/generic", "", generic)
+	}
+	before := heap()
+	for i := range 1000 {
+		code, body := s.post(t, "/notifications/"+senders[i%len(senders)], "Bearer "+token, malformed[i%len(malformed)])
+		// An empty list, or entries that are not tag pushes, are fine:
+		// nothing is accepted.
+		ok := code == http.StatusBadRequest || code == http.StatusRequestEntityTooLarge ||
+			code == http.StatusOK && strings.Contains(body, `"accepted":0`)
+		if !ok {
+			t.Fatalf("malformed %.40q as %s: status %d %s, want 400, 413 or nothing accepted", malformed[i%len(malformed)], senders[i%len(senders)], code, body)
+		}
+	}
+	for i := range 1000 {
+		auth := []string{"", "Bearer wrong", "Basic " + token, "Bearer " + token + "x"}[i%4]
+		if code, _ := s.post(t, "/notifications/generic", auth, generic); code != http.StatusUnauthorized {
+			t.Fatalf("auth %q: status %d, want 401", auth, code)
+		}
+	}
+	after := heap()
+	s.c.mu.Lock()
+	calls := s.c.calls
+	s.c.mu.Unlock()
+	if calls != 0 {
+		t.Errorf("%d confirmations after hostile requests, want 0", calls)
+	}
+	if growth := int64(after) - int64(before); growth > 4<<20 {
+		t.Errorf("the heap grew by %d bytes over 2,000 hostile requests, want it flat (< 4 MiB)", growth)
+	}
+	if got := s.count(t, "generic", "unauthorized"); got != 1020 {
+		t.Errorf("unauthorized counted %v, want 1020", got)
 	}
 }
