@@ -162,7 +162,7 @@ func BenchmarkKubeScale(b *testing.B) {
 	measure("+secrets", nRS)
 }
 
-func scaleClient(b *testing.B, cfg *rest.Config) client.Client {
+func scaleClient(b testing.TB, cfg *rest.Config) client.Client {
 	b.Helper()
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -180,7 +180,7 @@ func scaleClient(b *testing.B, cfg *rest.Config) client.Client {
 
 // seed calls create(i) for i in [0, n) from scaleSeedWorkers goroutines
 // and returns the time it took.
-func seed(b *testing.B, n int, create func(ctx context.Context, i int) error) (time.Duration, error) {
+func seed(b testing.TB, n int, create func(ctx context.Context, i int) error) (time.Duration, error) {
 	b.Helper()
 	var next atomic.Int64
 	var wg sync.WaitGroup
