@@ -50,13 +50,15 @@ const (
 	scaleHits         = 3_000 // admissions measured per store size
 	scaleImagesPerPod = 3
 	scaleReadyTimeout = 5 * time.Minute
+	scaleMemLimit     = "200MiB" // GOMEMLIMIT of the last run
 )
 
 // BenchmarkKubeScale measures the built webhook with the kubernetes
 // store against a real kube-apiserver and etcd: first with a small
 // store (900 revision pins), then with 100k revision pins and 50k tags,
 // then with 2k Secrets of 50 KiB added (Helm releases, TLS secrets: the
-// webhook caches Secrets for pull credentials). Each time it reports
+// webhook caches Secrets for pull credentials), and once more with
+// GOMEMLIMIT=200MiB. Each time it reports
 // the time from the process's start to /readyz answering 200, its RSS
 // once Ready and after the admissions, its Go heap, and the latency of
 // admissions of pods whose ReplicaSet's pins exist (revision hits, the
@@ -97,9 +99,9 @@ func BenchmarkKubeScale(b *testing.B) {
 	certDir := filepath.Join(b.TempDir(), "certs")
 	hc := tlsClient(b, certtest.Write(b, certDir))
 	rng := rand.New(rand.NewPCG(3, 4))
-	measure := func(name string, pinnedRS int) {
+	measure := func(name string, pinnedRS int, environ ...string) {
 		b.Helper()
-		m := runScaleWebhook(b, bin, env.Kubeconfig, certDir, hc, rng, pinnedRS)
+		m := runScaleWebhook(b, bin, env.Kubeconfig, certDir, hc, rng, pinnedRS, environ...)
 		b.Logf("%-15s ready %6.2f s  RSS ready %4.0f MiB  RSS after %4.0f MiB  peak %4.0f MiB  heap in use %4.0f MiB  hit p50 %6.3f ms  p99 %6.3f ms  %5.0f admissions/s",
 			name, m.ready.Seconds(), m.rssReady, m.rssAfter, m.rssPeak, m.heapInuse, m.p50, m.p99, m.rate)
 		b.ReportMetric(m.ready.Seconds(), name+"-ready-s")
@@ -163,6 +165,9 @@ func BenchmarkKubeScale(b *testing.B) {
 	}
 	b.Logf("seeded %d secrets of %d KiB in %.1f s", nSecrets, scaleSecretBytes>>10, secretTime.Seconds())
 	measure("+secrets", nRS)
+	// What a memory limit does: the Go runtime collects harder as the
+	// heap nears it (the chart can set it from the container's limit).
+	measure("+GOMEMLIMIT", nRS, "GOMEMLIMIT="+scaleMemLimit)
 }
 
 func scaleClient(b testing.TB, cfg *rest.Config) client.Client {
@@ -384,8 +389,9 @@ type scaleFigures struct {
 
 // runScaleWebhook starts the built webhook with the kubernetes store,
 // waits for /readyz, posts scaleHits admissions of pods of random pinned
-// ReplicaSets (in [0, pinnedRS)), and stops it.
-func runScaleWebhook(b *testing.B, bin, kubeconfig, certDir string, hc *http.Client, rng *rand.Rand, pinnedRS int) scaleFigures {
+// ReplicaSets (in [0, pinnedRS)), and stops it. environ is added to its
+// environment.
+func runScaleWebhook(b *testing.B, bin, kubeconfig, certDir string, hc *http.Client, rng *rand.Rand, pinnedRS int, environ ...string) scaleFigures {
 	b.Helper()
 	port, health, metrics := freePort(b), freePort(b), freePort(b)
 	start := time.Now()
@@ -396,7 +402,7 @@ func runScaleWebhook(b *testing.B, bin, kubeconfig, certDir string, hc *http.Cli
 		"--prune-interval", "0", "--log-level", "warn")
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+b.TempDir())
+	cmd.Env = append(append(os.Environ(), "DOCKER_CONFIG="+b.TempDir()), environ...)
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}

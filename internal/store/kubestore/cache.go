@@ -16,15 +16,27 @@ import (
 // Cached objects are never changed in place: the cache hands out deep
 // copies (Get, List), and writes start from a copy.
 
-// cacheTransform is the informer cache's transform.
-func cacheTransform(obj any) (any, error) {
+// slimmer is the informer cache's transform and what it shares between
+// objects.
+type slimmer struct {
+	// labels is the one map every cached tag whose labels are exactly
+	// tagpin's own shares. Nothing writes to it: readers get copies.
+	labels map[string]string
+}
+
+func newSlimmer() *slimmer {
+	return &slimmer{labels: map[string]string{LabelManagedBy: managedBy}}
+}
+
+// transform slims the store's objects and leaves others as they are.
+func (s *slimmer) transform(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *RevisionPin:
 		slimPin(o)
 	case *ClusterImageTag:
-		slimTag(&o.ObjectMeta, &o.TagRecord)
+		s.slimTag(&o.ObjectMeta, &o.TagRecord)
 	case *ImageTag:
-		slimTag(&o.ObjectMeta, &o.TagRecord)
+		s.slimTag(&o.ObjectMeta, &o.TagRecord)
 	}
 	return obj, nil
 }
@@ -44,11 +56,15 @@ func slimPin(p *RevisionPin) {
 
 // slimTag drops a tag's managedFields (an update without them keeps
 // them) and Image (derived from the key, rewritten by every write), and
-// shares the repeated strings. The rest of the metadata stays: records
-// are updated from a copy of the cached object, and an update writes
-// back labels, annotations, owner references and finalizers as they are.
-func slimTag(m *metav1.ObjectMeta, r *TagRecord) {
+// shares the repeated strings and labels. The rest of the metadata
+// stays: records are updated from a copy of the cached object, and an
+// update writes back labels, annotations, owner references and
+// finalizers as they are.
+func (s *slimmer) slimTag(m *metav1.ObjectMeta, r *TagRecord) {
 	m.ManagedFields = nil
+	if len(m.Labels) == 1 && m.Labels[LabelManagedBy] == managedBy {
+		m.Labels = s.labels
+	}
 	m.Namespace = intern(m.Namespace)
 	r.Image = ""
 	r.Registry = intern(r.Registry)

@@ -37,6 +37,11 @@ func TestCacheTransform(t *testing.T) {
 	slimRecord.Image = ""
 	owner := PinOwner{Kind: "ReplicaSet", Name: "web", UID: "rs-uid"}
 
+	labelled := *full.DeepCopy()
+	labelled.Labels = map[string]string{LabelManagedBy: managedBy}
+	labelledSlim := *labelled.DeepCopy()
+	labelledSlim.ManagedFields = nil
+
 	for _, tc := range []struct {
 		name      string
 		obj, want any
@@ -59,10 +64,15 @@ func TestCacheTransform(t *testing.T) {
 			&ImageTag{ObjectMeta: *full.DeepCopy(), TagRecord: *record.DeepCopy()},
 			&ImageTag{ObjectMeta: noManaged, TagRecord: slimRecord},
 		},
+		{
+			"ImageTag with tagpin's labels only",
+			&ImageTag{ObjectMeta: *labelled.DeepCopy(), TagRecord: *record.DeepCopy()},
+			&ImageTag{ObjectMeta: labelledSlim, TagRecord: slimRecord},
+		},
 		{"another type", "left alone", "left alone"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := cacheTransform(tc.obj)
+			got, err := newSlimmer().transform(tc.obj)
 			if err != nil {
 				t.Fatal(err)
 			}

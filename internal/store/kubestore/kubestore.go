@@ -97,7 +97,7 @@ func New(ctx context.Context, cfg *rest.Config, opts ...Option) (*Store, error) 
 	ca, err := cache.New(cfg, cache.Options{
 		HTTPClient: httpClient, Scheme: scheme, Mapper: mapper,
 		// Only what the store reads (cache.go).
-		DefaultTransform: cacheTransform,
+		DefaultTransform: newSlimmer().transform,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the Kubernetes store: %w", err)
