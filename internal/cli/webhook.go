@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -471,7 +472,7 @@ type cluster struct {
 
 // startCluster starts the caches (in g) and waits for them to sync.
 func startCluster(ctx context.Context, g *errgroup.Group, restCfg *rest.Config) (*cluster, error) {
-	c, err := cache.New(restCfg, cache.Options{Scheme: clientgoscheme.Scheme})
+	c, err := cache.New(restCfg, cache.Options{Scheme: clientgoscheme.Scheme, DefaultTransform: keepPullCredentials})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the cluster: %w", err)
 	}
@@ -496,6 +497,35 @@ func startCluster(ctx context.Context, g *errgroup.Group, restCfg *rest.Config) 
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: core.Events("")})
 	return &cluster{reader: c, broadcaster: broadcaster, metadata: meta}, nil
+}
+
+// keepPullCredentials is the transform of the cluster cache: it keeps of
+// each object only what finding pull credentials reads. A Secret keeps
+// its name, type and, if it is a pull secret (kubernetes.io/dockerconfigjson
+// or kubernetes.io/dockercfg), its data; a ServiceAccount its
+// imagePullSecrets. Everything else goes: the data of every other Secret
+// (Helm releases, TLS keys), labels, annotations (kubectl's
+// last-applied-configuration holds a whole Secret), owner references and
+// managedFields. A cluster's Secrets are then held in a few hundred bytes
+// each, whatever they hold.
+func keepPullCredentials(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *corev1.Secret:
+		o.ObjectMeta = cachedMeta(&o.ObjectMeta)
+		if o.Type != corev1.SecretTypeDockerConfigJson && o.Type != corev1.SecretTypeDockercfg {
+			o.Data, o.StringData = nil, nil
+		}
+	case *corev1.ServiceAccount:
+		o.ObjectMeta = cachedMeta(&o.ObjectMeta)
+		o.Secrets = nil
+	}
+	return obj, nil
+}
+
+// cachedMeta is the metadata the cache needs of an object: its key, UID
+// and resourceVersion.
+func cachedMeta(m *metav1.ObjectMeta) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion}
 }
 
 func (c *cluster) options() []webhook.Option {

@@ -96,8 +96,8 @@ func New(ctx context.Context, cfg *rest.Config, opts ...Option) (*Store, error) 
 
 	ca, err := cache.New(cfg, cache.Options{
 		HTTPClient: httpClient, Scheme: scheme, Mapper: mapper,
-		// Updates leave managedFields out, which keeps them as they are.
-		DefaultTransform: cache.TransformStripManagedFields(),
+		// Only what the store reads (cache.go).
+		DefaultTransform: newSlimmer().transform,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the Kubernetes store: %w", err)

@@ -360,6 +360,57 @@ func TestObjects(t *testing.T) {
 	}
 }
 
+// TestUpdatesKeepMetadata checks that moving a tag keeps the labels
+// and annotations others put on its record: the cache holds slimmed
+// objects, and an update writes back the metadata it holds.
+func TestUpdatesKeepMetadata(t *testing.T) {
+	env := shared.Get(t)
+	reset(t, env)
+	s := open(t, env.Config)
+	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	scoped := storetest.Key("labelled", "1")
+	scoped.Scope = "team-a"
+	for _, key := range []store.TagKey{storetest.Key("labelled", "1"), scoped} {
+		t.Run("scope "+string(key.Scope), func(t *testing.T) {
+			if _, err := s.Observe(t.Context(), key, storetest.Digest("a"), at, store.SourceCLI); err != nil {
+				t.Fatal(err)
+			}
+			obj := tagObjectOf(key)
+			patch := []byte(`{"metadata":{"labels":{"team":"a"},"annotations":{"note":"keep me"}}}`)
+			if err := env.Client.Patch(t.Context(), obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Observe(t.Context(), key, storetest.Digest("b"), at.Add(time.Hour), store.SourceCLI); err != nil {
+				t.Fatal(err)
+			}
+			if err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(obj), obj); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]map[string]string{
+				"labels":      {kubestore.LabelManagedBy: "tagpin", "team": "a"},
+				"annotations": {"note": "keep me"},
+			}
+			got := map[string]map[string]string{"labels": obj.GetLabels(), "annotations": obj.GetAnnotations()}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("metadata after a move (-want +got):\n%s", diff)
+			}
+			if got, err := s.Tag(t.Context(), key); err != nil || got.Current() != storetest.Digest("b") {
+				t.Errorf("Tag after the move = %v, %v; want current %s", got, err, storetest.Digest("b"))
+			}
+		})
+	}
+}
+
+// tagObjectOf is an empty object named for key's record.
+func tagObjectOf(key store.TagKey) client.Object {
+	meta := metav1.ObjectMeta{Name: kubestore.TagObjectName(key)}
+	if key.Scope == store.Public {
+		return &kubestore.ClusterImageTag{ObjectMeta: meta}
+	}
+	meta.Namespace = string(key.Scope)
+	return &kubestore.ImageTag{ObjectMeta: meta}
+}
+
 // TestPrinterColumns checks the columns kubectl get shows, as the API
 // server renders them.
 func TestPrinterColumns(t *testing.T) {
