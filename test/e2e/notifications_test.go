@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/tagpin/tagpin/internal/certtest"
 	"github.com/tagpin/tagpin/internal/registrytest"
 )
@@ -115,4 +117,61 @@ func TestNotificationsEndpoint(t *testing.T) {
 		history.History[0].Source != "notification" || history.History[1].Source != "notification" {
 		t.Errorf("history = %+v, want %s then %s, both from notifications", history.History, second, first)
 	}
+}
+
+// TestDistributionNotifiesWebhook: the real Distribution server, set up
+// with a notifications endpoint pointing at tagpin webhook, pushes twice
+// to one tag; tagpin history shows both digests, learned from the
+// notifications, with no pod and no CLI resolution involved.
+func TestDistributionNotifiesWebhook(t *testing.T) {
+	needCluster(t)
+	certDir := filepath.Join(t.TempDir(), "certs")
+	certtest.Write(t, certDir)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("d1str1but10n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notifyAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	reg := registrytest.StartDistribution(t, registrytest.DistributionOptions{
+		Notifications: []registrytest.NotificationEndpoint{{
+			URL:     "http://" + notifyAddr + "/notifications/distribution",
+			Headers: map[string]string{"Authorization": "Bearer d1str1but10n"},
+		}},
+	})
+	storeFile := filepath.Join(t.TempDir(), "store.db")
+	w := startWebhook(t, certDir, "--store", "bolt:"+storeFile,
+		"--allow-registry", reg.Addr(), "--insecure-registry", reg.Addr(),
+		"--notifications-bind-address", notifyAddr, "--notifications-token-file", tokenFile)
+
+	history := func() ([]struct{ Digest, Source string }, error) {
+		out, err := exec.CommandContext(t.Context(), shared.bin, "history", "--store", storeFile, "--full", "-o", "json", reg.Ref("team/app:1.0")).Output()
+		if err != nil {
+			return nil, err
+		}
+		var h struct {
+			History []struct{ Digest, Source string } `json:"history"`
+		}
+		return h.History, json.Unmarshal(out, &h)
+	}
+	// The store file is the running webhook's: read it between restarts.
+	readAfterStop := func(want digest.Digest, moves int) {
+		t.Helper()
+		var last []struct{ Digest, Source string }
+		waitFor(t, "the pushed digest in tagpin history", func() (bool, error) {
+			w.stop()
+			defer w.start()
+			h, err := history()
+			last = h
+			return err == nil && len(h) == moves && h[0].Digest == want.String(), nil
+		})
+		for i, m := range last {
+			if m.Source != "notification" {
+				t.Errorf("history[%d] = %+v, want source notification", i, m)
+			}
+		}
+	}
+	first := push(t, reg.Addr(), "team/app:1.0", nil)
+	readAfterStop(first, 1)
+	second := push(t, reg.Addr(), "team/app:1.0", nil)
+	readAfterStop(second, 2)
 }

@@ -42,12 +42,19 @@ func (s *slimmer) transform(obj any) (any, error) {
 }
 
 // slimPin keeps of a pin its key (name and namespace), UID and
-// resourceVersion (deletes are conditional on them), and its fields.
+// resourceVersion (deletes are conditional on them), its fields, and the
+// vanished-digest watch's annotation.
 // Pins are only created and deleted, never updated, so their labels and
 // ownerReferences (the API server keeps them) need not be held.
 func slimPin(p *RevisionPin) {
+	var annotations map[string]string
+	if since, ok := p.Annotations[AnnotationDigestMissingSince]; ok {
+		// The vanished-digest watch's mark, read by Revisions.
+		annotations = map[string]string{AnnotationDigestMissingSince: since}
+	}
 	p.ObjectMeta = metav1.ObjectMeta{
 		Name: p.Name, Namespace: intern(p.Namespace), UID: p.UID, ResourceVersion: p.ResourceVersion,
+		Annotations: annotations,
 	}
 	p.Image = intern(p.Image)
 	p.Digest = intern(p.Digest)
