@@ -125,6 +125,7 @@ func TestNotificationsEndpoint(t *testing.T) {
 // notifications, with no pod and no CLI resolution involved.
 func TestDistributionNotifiesWebhook(t *testing.T) {
 	needCluster(t)
+	ns := shared.namespace(t, "notify")
 	certDir := filepath.Join(t.TempDir(), "certs")
 	certtest.Write(t, certDir)
 	tokenFile := filepath.Join(t.TempDir(), "token")
@@ -138,40 +139,38 @@ func TestDistributionNotifiesWebhook(t *testing.T) {
 			Headers: map[string]string{"Authorization": "Bearer d1str1but10n"},
 		}},
 	})
-	storeFile := filepath.Join(t.TempDir(), "store.db")
-	w := startWebhook(t, certDir, "--store", "bolt:"+storeFile,
+	startWebhook(t, certDir, "--kubeconfig", shared.kubeconfig, "--store", "kubernetes", "--namespace", ns,
 		"--allow-registry", reg.Addr(), "--insecure-registry", reg.Addr(),
 		"--notifications-bind-address", notifyAddr, "--notifications-token-file", tokenFile)
 
-	history := func() ([]struct{ Digest, Source string }, error) {
-		out, err := exec.CommandContext(t.Context(), shared.bin, "history", "--store", storeFile, "--full", "-o", "json", reg.Ref("team/app:1.0")).Output()
-		if err != nil {
-			return nil, err
-		}
-		var h struct {
-			History []struct{ Digest, Source string } `json:"history"`
-		}
-		return h.History, json.Unmarshal(out, &h)
-	}
-	// The store file is the running webhook's: read it between restarts.
-	readAfterStop := func(want digest.Digest, moves int) {
-		t.Helper()
-		var last []struct{ Digest, Source string }
-		waitFor(t, "the pushed digest in tagpin history", func() (bool, error) {
-			w.stop()
-			defer w.start()
-			h, err := history()
-			last = h
-			return err == nil && len(h) == moves && h[0].Digest == want.String(), nil
-		})
-		for i, m := range last {
-			if m.Source != "notification" {
-				t.Errorf("history[%d] = %+v, want source notification", i, m)
+	// The records are the cluster's: read them while the webhook runs.
+	var last []struct{ Digest, Source string }
+	shows := func(want digest.Digest, moves int) func() (bool, error) {
+		return func() (bool, error) {
+			out, err := exec.CommandContext(t.Context(), shared.bin, "history", "--kubeconfig", shared.kubeconfig, "--full", "-o", "json", reg.Ref("team/app:1.0")).Output()
+			if err != nil {
+				return false, nil // not recorded yet
 			}
+			var h struct {
+				History []struct{ Digest, Source string } `json:"history"`
+			}
+			if err := json.Unmarshal(out, &h); err != nil {
+				return false, err
+			}
+			last = h.History
+			return len(h.History) == moves && h.History[0].Digest == want.String(), nil
 		}
 	}
 	first := push(t, reg.Addr(), "team/app:1.0", nil)
-	readAfterStop(first, 1)
+	waitFor(t, "the first push in tagpin history", shows(first, 1))
 	second := push(t, reg.Addr(), "team/app:1.0", nil)
-	readAfterStop(second, 2)
+	waitFor(t, "the second push in tagpin history", shows(second, 2))
+	for i, m := range last {
+		if m.Source != "notification" {
+			t.Errorf("history[%d] = %+v, want source notification", i, m)
+		}
+	}
+	if last[1].Digest != first.String() {
+		t.Errorf("history[1] = %+v, want the first push %s", last[1], first)
+	}
 }
