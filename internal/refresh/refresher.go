@@ -436,6 +436,10 @@ func (r *Refresher) pins(ctx context.Context) ([]store.Pin, error) {
 // (as named by registry), at most the rate's calls a second per
 // registry, on up to r's registries at once. It returns when all are
 // done or ctx is.
+// perRegistryWorkers is how many requests the refresher has under way
+// at once to one registry, within its rate.
+const perRegistryWorkers = 4
+
 func perRegistry[T any](ctx context.Context, r *Refresher, items []T, registry func(T) string, do func(context.Context, T)) {
 	groups := map[string][]T{}
 	var names []string
@@ -459,11 +463,29 @@ func perRegistry[T any](ctx context.Context, r *Refresher, items []T, registry f
 		lim := r.limits.get(name)
 		wg.Go(func() {
 			defer func() { <-slots }()
+			// A few requests under way at once, so that the rate, not
+			// the round trip and the store write of one tag after
+			// another, is what bounds a registry.
+			work := make(chan T)
+			var workers sync.WaitGroup
+			for range perRegistryWorkers {
+				workers.Go(func() {
+					for it := range work {
+						do(ctx, it)
+					}
+				})
+			}
+			defer workers.Wait()
+			defer close(work)
 			for _, it := range groups[name] {
 				if lim.wait(ctx) != nil {
 					return
 				}
-				do(ctx, it)
+				select {
+				case work <- it:
+				case <-ctx.Done():
+					return
+				}
 			}
 		})
 	}
