@@ -51,6 +51,8 @@ import (
 type webhookFlags struct {
 	reg            registryFlags
 	notify         notifyFlags
+	kubeAPIQPS     float32
+	kubeAPIBurst   int
 	refresh        refreshFlags
 	port           int
 	host           string
@@ -145,6 +147,8 @@ still serves, with the bolt store, the mounted docker config
 	fs.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", leader.DefaultRenewDeadline, "how long the leader tries to renew the Lease before it stops its background work")
 	fs.DurationVar(&f.retryPeriod, "leader-election-retry-period", leader.DefaultRetryPeriod, "how often replicas try to acquire or renew the Lease")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace-period", 15*time.Second, "on SIGTERM, how long admissions in flight may take to finish; readiness fails at once and no new connection is accepted")
+	fs.Float32Var(&f.kubeAPIQPS, "kube-api-qps", 50, "requests a second to the API server, on average (client-side limit; the API server's priority and fairness applies too)")
+	fs.IntVar(&f.kubeAPIBurst, "kube-api-burst", 100, "requests to the API server at once above --kube-api-qps")
 	f.notify.register(fs)
 	f.refresh.register(fs)
 	return cmd
@@ -248,6 +252,14 @@ func (f *webhookFlags) cluster() (*rest.Config, error) {
 	cfg, err := f.restConfig()
 	if err != nil {
 		return nil, err
+	}
+	if cfg != nil {
+		if f.kubeAPIQPS <= 0 || f.kubeAPIBurst <= 0 {
+			return nil, fmt.Errorf("--kube-api-qps %v and --kube-api-burst %d: both must be more than 0", f.kubeAPIQPS, f.kubeAPIBurst)
+		}
+		// client-go's default (5 a second, bursts of 10) would queue
+		// revision pin writes behind each other during a large rollout.
+		cfg.QPS, cfg.Burst = f.kubeAPIQPS, f.kubeAPIBurst
 	}
 	return cfg, f.checkCluster(cfg != nil)
 }
