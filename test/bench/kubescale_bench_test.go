@@ -400,7 +400,9 @@ func runScaleWebhook(b *testing.B, bin, kubeconfig, certDir string, hc *http.Cli
 		"--port", strconv.Itoa(port), "--bind-address", "127.0.0.1", "--cert-dir", certDir,
 		"--metrics-bind-address", "127.0.0.1:"+strconv.Itoa(metrics), "--health-probe-bind-address", "127.0.0.1:"+strconv.Itoa(health),
 		// The ReplicaSets do not exist: the pruner would delete the pins.
-		"--prune-interval", "0", "--log-level", "warn")
+		"--prune-interval", "0", "--log-level", "warn",
+		// Nor the refresher: the seeded registries do not exist.
+		"--refresh-interval", "0", "--gc-check-interval", "0")
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	cmd.Env = append(append(os.Environ(), "DOCKER_CONFIG="+b.TempDir()), environ...)
