@@ -99,6 +99,11 @@ func New(ctx context.Context, cfg *rest.Config, opts ...Option) (*Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("opening the Kubernetes store: %w", err)
 	}
+	// Pins of the earlier shape are indexed, so that Migrate copies them
+	// and not every pin.
+	if err := ca.IndexField(ctx, &RevisionPin{}, indexShape, pinShape); err != nil {
+		return nil, fmt.Errorf("opening the Kubernetes store: %w", err)
+	}
 	s := &Store{opts: o, client: c, cache: ca, done: make(chan struct{})}
 	s.changes.init()
 	notify := func(any) { s.changes.notify() }

@@ -83,9 +83,17 @@ func (s *Store) Revisions(ctx context.Context, yield func(store.Pin) bool) error
 	if err := s.cache.List(ctx, &pins); err != nil {
 		return fmt.Errorf("listing revision pins: %w", apiError("list", ResourceRevisionPins, err))
 	}
+	// The images the objects of the current shape hold, when there are
+	// pins of the earlier shape to compare with.
 	type pinned struct{ namespace, name, image string }
-	held := map[pinned]bool{}
+	var held map[pinned]bool
 	for i := range pins.Items {
+		if pins.Items[i].Image != "" {
+			held = map[pinned]bool{}
+			break
+		}
+	}
+	for i := 0; held != nil && i < len(pins.Items); i++ {
 		p := &pins.Items[i]
 		for _, img := range p.Images {
 			held[pinned{p.Namespace, p.Name, img.Image}] = true
@@ -100,7 +108,7 @@ func (s *Store) Revisions(ctx context.Context, yield func(store.Pin) bool) error
 			if held[pinned{p.Namespace, RevisionObjectName(owner), p.Image}] {
 				continue
 			}
-			if name := legacyRevisionObjectName(key); name != p.Name {
+			if name := LegacyRevisionObjectName(key); name != p.Name {
 				bad = append(bad, fmt.Errorf("RevisionPin %s/%s holds the pin of %s, which belongs in an object named %s",
 					p.Namespace, p.Name, describe(key), name))
 				continue

@@ -15,6 +15,21 @@ import (
 	"github.com/tagpin/tagpin/internal/store"
 )
 
+// The cache's index of RevisionPins by shape: only those of the earlier
+// shape are in it.
+const (
+	indexShape  = "tagpin.shape"
+	shapeLegacy = "per-image"
+)
+
+// pinShape is the index function of indexShape.
+func pinShape(obj client.Object) []string {
+	if p, ok := obj.(*RevisionPin); ok && p.Image != "" {
+		return []string{shapeLegacy}
+	}
+	return nil
+}
+
 // Migrate moves the pins of the earlier shape (one RevisionPin per image
 // of a revision) into the RevisionPin of their revision and deletes them,
 // and returns how many it moved. An image the revision's object already
@@ -29,7 +44,7 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("migrating revision pins: %w", err)
 	}
 	var pins RevisionPinList
-	if err := s.cache.List(ctx, &pins); err != nil {
+	if err := s.cache.List(ctx, &pins, client.MatchingFields{indexShape: shapeLegacy}); err != nil {
 		return 0, fmt.Errorf("migrating revision pins: %w", apiError("list", ResourceRevisionPins, err))
 	}
 	type revision struct {
@@ -44,7 +59,7 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 			continue
 		}
 		key := store.RevisionKey{Namespace: p.Namespace, Owner: p.storeOwner(), Image: p.Image}
-		if legacyRevisionObjectName(key) != p.Name || digest.Digest(p.Digest).Validate() != nil {
+		if LegacyRevisionObjectName(key) != p.Name || digest.Digest(p.Digest).Validate() != nil {
 			continue
 		}
 		r := revision{p.Namespace, key.Owner}

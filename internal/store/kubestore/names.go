@@ -36,9 +36,10 @@ func RevisionObjectName(o store.Owner) string {
 	return objectName(o.Name, o.Kind, o.UID, o.Revision)
 }
 
-// legacyRevisionObjectName returns the name of the RevisionPin that held
-// key's pin in the earlier shape, one object per image of a revision.
-func legacyRevisionObjectName(key store.RevisionKey) string {
+// LegacyRevisionObjectName returns the name of the RevisionPin that held
+// key's pin in the earlier shape, one object per image of a revision,
+// which Store.Migrate moves into the object named RevisionObjectName.
+func LegacyRevisionObjectName(key store.RevisionKey) string {
 	return objectName(key.Owner.Name+"-"+imageName(key.Image),
 		key.Owner.Kind, key.Owner.UID, key.Owner.Revision, key.Image)
 }

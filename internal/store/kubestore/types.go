@@ -135,7 +135,7 @@ type RevisionPin struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 	// The workload revision the pins belong to.
 	Owner PinOwner `json:"owner"`
-	// How many images images holds (len(images)), for kubectl's printer
+	// How many entries images holds (len(images)), for kubectl's printer
 	// column.
 	// +optional
 	ImageCount int32 `json:"imageCount,omitempty"`
