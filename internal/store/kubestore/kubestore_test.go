@@ -212,6 +212,59 @@ func TestReplicasShareState(t *testing.T) {
 	}
 }
 
+// TestImagesOfOneRevision pins many images of one revision at once
+// through two replicas, two writers per image with different digests, as
+// the images of a pod are pinned: every image is kept in the revision's
+// one object, and the writers of each image agree.
+func TestImagesOfOneRevision(t *testing.T) {
+	env := shared.Get(t)
+	reset(t, env)
+	a, b := open(t, env.Config), open(t, env.Config)
+	const images = 12 // more than kubestore.DefaultAttempts
+	results := make([]digest.Digest, 2*images)
+	errs := make([]error, 2*images)
+	key := func(i int) store.RevisionKey { return revKey("replicas", "uid-images", fmt.Sprintf("app-%02d:1", i)) }
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 2 * images {
+		s := a
+		if w%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			<-start
+			results[w], errs[w] = s.PinRevision(t.Context(), key(w/2), storetest.Digest(fmt.Sprint("writer", w)))
+		})
+	}
+	close(start)
+	wg.Wait()
+	for w := range 2 * images {
+		if errs[w] != nil {
+			t.Fatalf("writer %d of %s: %v", w, key(w/2).Image, errs[w])
+		}
+	}
+	for i := range images {
+		if results[2*i] != results[2*i+1] {
+			t.Errorf("the writers of %s disagree: %s, %s", key(i).Image, results[2*i], results[2*i+1])
+		}
+	}
+	var p kubestore.RevisionPin
+	if err := env.Client.Get(t.Context(), types.NamespacedName{Namespace: "replicas", Name: kubestore.RevisionObjectName(key(0).Owner)}, &p); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]digest.Digest{}
+	for _, img := range p.Images {
+		got[img.Image] = digest.Digest(img.Digest)
+	}
+	want := map[string]digest.Digest{}
+	for i := range images {
+		want[key(i).Image] = results[2*i]
+	}
+	if diff := cmp.Diff(want, got); diff != "" || int(p.ImageCount) != images {
+		t.Errorf("RevisionPin holds %d images, counted %d (-want +got):\n%s", len(p.Images), p.ImageCount, diff)
+	}
+}
+
 // countingConfig returns a copy of cfg that counts the requests it sends,
 // other than watches.
 func countingConfig(cfg *rest.Config, n *atomic.Int64) *rest.Config {

@@ -28,7 +28,7 @@ import (
 // would remove them.
 //
 // Objects of the earlier shape, one per image (Image and Digest set,
-// named by legacyRevisionObjectName), are read as pins of their image
+// named by LegacyRevisionObjectName), are read as pins of their image
 // until Migrate has moved them into their revision's object.
 
 // PinRevision implements store.Store. The image is added to its
@@ -49,13 +49,19 @@ func (s *Store) PinRevision(ctx context.Context, key store.RevisionKey, d digest
 		return "", fmt.Errorf("pinning %s: %w", describe(key), err)
 	}
 	live := false
-	for range s.opts.attempts {
+	// Every conflict means another writer added an image: the images of
+	// a pod are pinned at once, so a revision with more images than
+	// attempts gets an attempt more per image its object holds.
+	for attempt, held := 0, 0; attempt < s.opts.attempts+held; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return "", fmt.Errorf("pinning %s: %w", describe(key), err)
 		}
 		cur, pinned, err := s.lookupPin(ctx, key, live)
 		if err != nil {
 			return "", fmt.Errorf("pinning %s: %w", describe(key), err)
+		}
+		if cur != nil {
+			held = len(cur.Images)
 		}
 		if pinned != "" {
 			if live && cur != nil {
@@ -150,7 +156,7 @@ func (s *Store) getRevision(ctx context.Context, namespace string, o store.Owner
 // getLegacyPin reads key's pin in the earlier shape, or nil.
 func (s *Store) getLegacyPin(ctx context.Context, key store.RevisionKey, live bool) (*RevisionPin, error) {
 	obj := &RevisionPin{}
-	name := types.NamespacedName{Namespace: key.Namespace, Name: legacyRevisionObjectName(key)}
+	name := types.NamespacedName{Namespace: key.Namespace, Name: LegacyRevisionObjectName(key)}
 	if err := s.reader(live).Get(ctx, name, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
