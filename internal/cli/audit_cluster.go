@@ -98,11 +98,12 @@ func newAuditor(cfg *rest.Config, namespace string) (*auditor, error) {
 func (a *auditor) run(ctx context.Context) ([]auditFinding, error) {
 	// The pins first: a cluster without tagpin's CRDs fails here, before
 	// any other work.
-	var pins []kubestore.RevisionPin
-	err := listPages(ctx, a.c, func(l *kubestore.RevisionPinList) { pins = append(pins, l.Items...) }, a.inNamespace()...)
+	var objs []kubestore.RevisionPin
+	err := listPages(ctx, a.c, func(l *kubestore.RevisionPinList) { objs = append(objs, l.Items...) }, a.inNamespace()...)
 	if err != nil {
 		return nil, a.apiError("list", kubestore.ResourceRevisionPins+"."+kubestore.Group, a.namespace, err)
 	}
+	pins := auditPins(objs)
 	tags, err := a.tagRecords(ctx)
 	if err != nil {
 		return nil, err
@@ -238,8 +239,51 @@ type pinKey struct {
 	namespace, kind, uid, revision, image string
 }
 
-func indexPins(pins []kubestore.RevisionPin) map[pinKey]*kubestore.RevisionPin {
-	out := make(map[pinKey]*kubestore.RevisionPin, len(pins))
+// auditPin is the pin of one image of a revision, as the audit reads it
+// from a RevisionPin.
+type auditPin struct {
+	Namespace, Name string // of the RevisionPin
+	Image, Digest   string
+	Owner           kubestore.PinOwner
+	// When the webhook found the digest missing upstream (RFC 3339), or
+	// empty.
+	MissingSince string
+}
+
+// auditPins returns the pins of objs, one per image. A RevisionPin of
+// the earlier shape (one object per image, which the webhook's leader
+// moves into its revision's object) counts unless its revision's object
+// holds the image too.
+func auditPins(objs []kubestore.RevisionPin) []auditPin {
+	type image struct{ namespace, uid, revision, image string }
+	held := map[image]bool{}
+	var out []auditPin
+	for i := range objs {
+		o := &objs[i]
+		for _, img := range o.Images {
+			held[image{o.Namespace, o.Owner.UID, o.Owner.Revision, img.Image}] = true
+			p := auditPin{Namespace: o.Namespace, Name: o.Name, Image: img.Image, Digest: img.Digest, Owner: o.Owner}
+			if img.MissingSince != nil {
+				p.MissingSince = img.MissingSince.UTC().Format(time.RFC3339)
+			}
+			out = append(out, p)
+		}
+	}
+	for i := range objs {
+		o := &objs[i]
+		if o.Image == "" || held[image{o.Namespace, o.Owner.UID, o.Owner.Revision, o.Image}] {
+			continue
+		}
+		out = append(out, auditPin{
+			Namespace: o.Namespace, Name: o.Name, Image: o.Image, Digest: o.Digest, Owner: o.Owner,
+			MissingSince: o.Annotations[kubestore.AnnotationDigestMissingSince],
+		})
+	}
+	return out
+}
+
+func indexPins(pins []auditPin) map[pinKey]*auditPin {
+	out := make(map[pinKey]*auditPin, len(pins))
 	for i := range pins {
 		p := &pins[i]
 		out[pinKey{p.Namespace, p.Owner.Kind, p.Owner.UID, p.Owner.Revision, p.Image}] = p

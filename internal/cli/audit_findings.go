@@ -19,7 +19,6 @@ import (
 	"github.com/tagpin/tagpin/internal/podspec"
 	"github.com/tagpin/tagpin/internal/resolve"
 	"github.com/tagpin/tagpin/internal/store"
-	"github.com/tagpin/tagpin/internal/store/kubestore"
 	"github.com/tagpin/tagpin/internal/track"
 )
 
@@ -29,7 +28,7 @@ const auditCheckConcurrency = 8
 
 // podFindings returns the unpinned images of pod and those off their
 // revision's pin.
-func (a *auditor) podFindings(ctx context.Context, pod *corev1.Pod, pins map[pinKey]*kubestore.RevisionPin) ([]auditFinding, error) {
+func (a *auditor) podFindings(ctx context.Context, pod *corev1.Pod, pins map[pinKey]*auditPin) ([]auditFinding, error) {
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		return nil, nil // it will not run again
 	}
@@ -123,18 +122,18 @@ func revisionName(o store.Owner) string {
 
 // digestFindings returns the pins whose digest vanished upstream: from
 // the cluster's records, and with --check-registry from the registries.
-func (a *auditor) digestFindings(ctx context.Context, pins []kubestore.RevisionPin) ([]auditFinding, error) {
+func (a *auditor) digestFindings(ctx context.Context, pins []auditPin) ([]auditFinding, error) {
 	out, err := a.recordedMissingDigests(ctx, pins)
 	if err != nil || a.resolver == nil {
 		return out, err
 	}
 	reported := map[string]bool{}
 	for _, f := range out {
-		reported[f.Namespace+"/"+f.Name] = true
+		reported[f.Namespace+"/"+f.Name+" "+f.Image] = true
 	}
-	var unreported []kubestore.RevisionPin
+	var unreported []auditPin
 	for _, p := range pins {
-		if !reported[p.Namespace+"/"+p.Name] {
+		if !reported[p.Namespace+"/"+p.Name+" "+p.Image] {
 			unreported = append(unreported, p)
 		}
 	}
@@ -143,13 +142,13 @@ func (a *auditor) digestFindings(ctx context.Context, pins []kubestore.RevisionP
 
 // recordedMissingDigests returns, as PinnedDigestMissing findings, the
 // pins whose digest the webhook's vanished-digest watch found missing
-// upstream: those it annotated with kubestore.AnnotationDigestMissingSince.
-func (a *auditor) recordedMissingDigests(_ context.Context, pins []kubestore.RevisionPin) ([]auditFinding, error) {
+// upstream: those it marked missing (auditPin.MissingSince).
+func (a *auditor) recordedMissingDigests(_ context.Context, pins []auditPin) ([]auditFinding, error) {
 	var out []auditFinding
 	for i := range pins {
 		p := &pins[i]
-		since, ok := p.Annotations[kubestore.AnnotationDigestMissingSince]
-		if !ok {
+		since := p.MissingSince
+		if since == "" {
 			continue
 		}
 		when := since
@@ -165,11 +164,11 @@ func (a *auditor) recordedMissingDigests(_ context.Context, pins []kubestore.Rev
 
 // checkDigests asks the registries, one HEAD by digest per distinct
 // repository and digest, whether the pins' digests exist.
-func (a *auditor) checkDigests(ctx context.Context, pins []kubestore.RevisionPin) []auditFinding {
+func (a *auditor) checkDigests(ctx context.Context, pins []auditPin) []auditFinding {
 	type check struct {
 		ref  imageref.Reference
 		err  error
-		pins []*kubestore.RevisionPin
+		pins []*auditPin
 	}
 	checks := map[string]*check{}
 	var out []auditFinding
@@ -223,11 +222,11 @@ func (a *auditor) checkDigests(ctx context.Context, pins []kubestore.RevisionPin
 	return out
 }
 
-func pinOwner(p *kubestore.RevisionPin) store.Owner {
+func pinOwner(p *auditPin) store.Owner {
 	return store.Owner{Kind: p.Owner.Kind, Name: p.Owner.Name, UID: p.Owner.UID, Revision: p.Owner.Revision}
 }
 
-func pinFinding(p *kubestore.RevisionPin, finding, detail string) auditFinding {
+func pinFinding(p *auditPin, finding, detail string) auditFinding {
 	return auditFinding{
 		Namespace: p.Namespace, Kind: "RevisionPin", Name: p.Name, Image: p.Image,
 		Finding: finding, Detail: detail, Digest: p.Digest,
@@ -238,7 +237,7 @@ func pinFinding(p *kubestore.RevisionPin, finding, detail string) auditFinding {
 // staleTags returns the records of tags the pins use whose digest was
 // last verified longer ago than staleAfter: the public record, and the
 // pin's namespace's when there is one.
-func (a *auditor) staleTags(pins []kubestore.RevisionPin, tags map[store.TagKey]tagRecord) []auditFinding {
+func (a *auditor) staleTags(pins []auditPin, tags map[store.TagKey]tagRecord) []auditFinding {
 	users := map[store.TagKey][]string{}
 	for i := range pins {
 		p := &pins[i]

@@ -68,7 +68,7 @@ func TestAuditCluster(t *testing.T) {
 		}
 		missing = append(missing, f.Name)
 	}
-	want := []string{kubestore.RevisionObjectName(pinKey(1)), kubestore.RevisionObjectName(pinKey(5))}
+	want := []string{kubestore.RevisionObjectName(pinKey(1).Owner), kubestore.RevisionObjectName(pinKey(5).Owner)}
 	slices.Sort(want)
 	if diff := cmp.Diff(want, missing); diff != "" || code != 1 {
 		t.Errorf("exit %d (want 1); pins listed as missing (-want +got):\n%s", code, diff)
@@ -95,7 +95,7 @@ func TestAuditCluster(t *testing.T) {
 		}
 		if len(recorded.Findings) == 1 {
 			f := recorded.Findings[0]
-			if f.Name != kubestore.RevisionObjectName(pinKey(2)) || f.Finding != "PinnedDigestMissing" || code != 1 ||
+			if f.Name != kubestore.RevisionObjectName(pinKey(2).Owner) || f.Finding != "PinnedDigestMissing" || code != 1 ||
 				!strings.Contains(f.Detail, "missing since "+since.Format(time.RFC3339)+" (120m ago)") {
 				t.Errorf("exit %d, finding %+v; want pin 2 missing since %s", code, f, since.Format(time.RFC3339))
 			}

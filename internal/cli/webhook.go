@@ -404,7 +404,8 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 
 // startBackground starts (in g) what runs besides admission: the
 // serving certificate's files on every replica, and on the leader only
-// the revision-pin pruner, the certificate's renewal and leaderOnly. It returns a
+// the migration of revision pins of the earlier shape, the revision-pin
+// pruner, the certificate's renewal and leaderOnly. It returns a
 // channel closed once the certificate files are written, or nil when the
 // webhook does not manage its certificate.
 func (f *webhookFlags) startBackground(runCtx, shutdown context.Context, g *errgroup.Group, restCfg *rest.Config,
@@ -419,6 +420,9 @@ func (f *webhookFlags) startBackground(runCtx, shutdown context.Context, g *errg
 		if w != nil {
 			background = append(background, w)
 		}
+	}
+	if m, ok := st.(pinMigrator); ok {
+		background = append(background, func(ctx context.Context) { migratePins(ctx, m, log) })
 	}
 	if p, ok := st.(store.RevisionPruner); ok && f.pruneInterval > 0 {
 		pruner := webhook.NewPruner(p, &webhook.ClusterOwners{Client: cluster.metadata}, metrics, log)
@@ -441,6 +445,27 @@ func (f *webhookFlags) startBackground(runCtx, shutdown context.Context, g *errg
 	}
 	g.Go(func() error { return f.runBackground(shutdown, kube, log, background) })
 	return certsWritten, nil
+}
+
+// pinMigrator is a store that moves records of an earlier shape
+// (kubestore: one RevisionPin per image) into the current one.
+type pinMigrator interface {
+	Migrate(ctx context.Context) (int, error)
+}
+
+// migratePins moves the revision pins of the earlier shape once, on the
+// leader. The store serves them until then; one that fails stays for
+// the next leader.
+func migratePins(ctx context.Context, m pinMigrator, log *slog.Logger) {
+	n, err := m.Migrate(ctx)
+	if err != nil {
+		log.Error("moving revision pins into one object per revision", "moved", n, "error", err,
+			"hint", "the webhook needs create, patch and delete on revisionpins.tagpin.dev; the pins not moved are still served")
+		return
+	}
+	if n > 0 {
+		log.Info("moved revision pins into one object per revision", "pins", n)
+	}
 }
 
 // runBackground runs work (pruning, certificate renewal) until ctx is

@@ -186,8 +186,8 @@ func awaitEvent(t *testing.T, kube kubernetes.Interface, ns, kind, name, reason,
 	return found
 }
 
-// checkMarks fails the test unless n RevisionPins in ns carry the
-// missing-digest annotation.
+// checkMarks fails the test unless n pinned images of the RevisionPins
+// in ns are marked missing (missingSince).
 func checkMarks(t *testing.T, c client.Client, ns string, n int) {
 	t.Helper()
 	var pins kubestore.RevisionPinList
@@ -196,11 +196,13 @@ func checkMarks(t *testing.T, c client.Client, ns string, n int) {
 	}
 	got := 0
 	for _, p := range pins.Items {
-		if _, ok := p.Annotations[kubestore.AnnotationDigestMissingSince]; ok {
-			got++
+		for _, img := range p.Images {
+			if img.MissingSince != nil {
+				got++
+			}
 		}
 	}
 	if got != n {
-		t.Errorf("%d RevisionPins carry %s, want %d", got, kubestore.AnnotationDigestMissingSince, n)
+		t.Errorf("%d pinned images are marked missing, want %d", got, n)
 	}
 }

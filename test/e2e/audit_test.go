@@ -184,7 +184,10 @@ func TestAudit(t *testing.T) {
 	// drift's revision pin now says another digest than its pod runs.
 	moved := reg.PushImage(t, "drift:1")
 	pin := revisionPinOf(t, cp.Client, nsB, driftPod)
-	pin.Digest = moved.String()
+	if len(pin.Images) != 1 {
+		t.Fatalf("the RevisionPin of drift's pod holds %d images, want 1: %+v", len(pin.Images), pin.Images)
+	}
+	pin.Images[0].Digest = moved.String()
 	if err := cp.Client.Update(t.Context(), pin); err != nil {
 		t.Fatal(err)
 	}

@@ -42,23 +42,28 @@ func (s *slimmer) transform(obj any) (any, error) {
 }
 
 // slimPin keeps of a pin its key (name and namespace), UID and
-// resourceVersion (deletes are conditional on them), its fields, and the
-// vanished-digest watch's annotation.
-// Pins are only created and deleted, never updated, so their labels and
-// ownerReferences (the API server keeps them) need not be held.
+// resourceVersion (writes are conditional on them), its fields, and, on
+// a pin of the earlier shape, the vanished-digest annotation.
+// Pins are created, patched and deleted, never updated, so their labels
+// and ownerReferences (the API server keeps them) need not be held.
 func slimPin(p *RevisionPin) {
 	var annotations map[string]string
-	if since, ok := p.Annotations[AnnotationDigestMissingSince]; ok {
-		// The vanished-digest watch's mark, read by Revisions.
+	if since, ok := p.Annotations[AnnotationDigestMissingSince]; ok && p.Image != "" {
+		// The vanished-digest watch's mark, read by Revisions and
+		// moved by Migrate.
 		annotations = map[string]string{AnnotationDigestMissingSince: since}
 	}
 	p.ObjectMeta = metav1.ObjectMeta{
 		Name: p.Name, Namespace: intern(p.Namespace), UID: p.UID, ResourceVersion: p.ResourceVersion,
-		Annotations: annotations,
+		CreationTimestamp: p.CreationTimestamp, Annotations: annotations,
 	}
 	p.Image = intern(p.Image)
 	p.Digest = intern(p.Digest)
 	p.Owner.Kind = intern(p.Owner.Kind)
+	for i := range p.Images {
+		p.Images[i].Image = intern(p.Images[i].Image)
+		p.Images[i].Digest = intern(p.Images[i].Digest)
+	}
 }
 
 // slimTag drops a tag's managedFields (an update without them keeps

@@ -37,6 +37,9 @@ func TestCacheTransform(t *testing.T) {
 	slimRecord.Image = ""
 	owner := PinOwner{Kind: "ReplicaSet", Name: "web", UID: "rs-uid"}
 
+	missing := *full.DeepCopy()
+	missing.Annotations = map[string]string{AnnotationDigestMissingSince: "2026-11-01T12:00:00Z", "note": "dropped"}
+
 	labelled := *full.DeepCopy()
 	labelled.Labels = map[string]string{LabelManagedBy: managedBy}
 	labelledSlim := *labelled.DeepCopy()
@@ -48,10 +51,27 @@ func TestCacheTransform(t *testing.T) {
 	}{
 		{
 			"RevisionPin",
-			&RevisionPin{ObjectMeta: *full.DeepCopy(), Image: "registry.example/team/app:1.0", Digest: "sha256:aaaa", Owner: owner},
+			&RevisionPin{ObjectMeta: *full.DeepCopy(), Owner: owner, ImageCount: 2, Images: []PinnedImage{
+				{Image: "registry.example/team/app:1.0", Digest: "sha256:aaaa", MissingSince: &t0},
+				{Image: "registry.example/mesh/proxy:1.0", Digest: "sha256:bbbb"},
+			}},
 			&RevisionPin{
-				ObjectMeta: metav1.ObjectMeta{Name: full.Name, Namespace: full.Namespace, UID: full.UID, ResourceVersion: full.ResourceVersion},
-				Image:      "registry.example/team/app:1.0", Digest: "sha256:aaaa", Owner: owner,
+				ObjectMeta: metav1.ObjectMeta{Name: full.Name, Namespace: full.Namespace, UID: full.UID, ResourceVersion: full.ResourceVersion, CreationTimestamp: t0},
+				Owner:      owner, ImageCount: 2, Images: []PinnedImage{
+					{Image: "registry.example/team/app:1.0", Digest: "sha256:aaaa", MissingSince: &t0},
+					{Image: "registry.example/mesh/proxy:1.0", Digest: "sha256:bbbb"},
+				},
+			},
+		},
+		{
+			"RevisionPin of the earlier shape",
+			&RevisionPin{ObjectMeta: *missing.DeepCopy(), Image: "registry.example/team/app:1.0", Digest: "sha256:aaaa", Owner: owner},
+			&RevisionPin{
+				ObjectMeta: metav1.ObjectMeta{
+					Name: full.Name, Namespace: full.Namespace, UID: full.UID, ResourceVersion: full.ResourceVersion, CreationTimestamp: t0,
+					Annotations: map[string]string{AnnotationDigestMissingSince: "2026-11-01T12:00:00Z"},
+				},
+				Image: "registry.example/team/app:1.0", Digest: "sha256:aaaa", Owner: owner,
 			},
 		},
 		{

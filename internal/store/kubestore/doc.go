@@ -11,9 +11,11 @@
 //   - ImageTag (namespaced, short name it): a tag resolved with a
 //     namespace's pull secrets; the object's namespace is the scope, and
 //     the record is never served to another one.
-//   - RevisionPin (namespaced, short name rp): the digest one image of
-//     one workload revision is pinned to, owned (ownerReferences) by the
-//     ReplicaSet, Job, StatefulSet or DaemonSet it belongs to.
+//   - RevisionPin (namespaced, short name rp): the digests the images of
+//     one workload revision are pinned to, one object per revision,
+//     owned (ownerReferences) by the ReplicaSet, Job, StatefulSet or
+//     DaemonSet it belongs to. Objects of the earlier shape, one per
+//     image, are read until Migrate moves them (pins.go, migrate.go).
 //
 // Records are data, not desired state: their fields sit at the top level
 // (no spec, no status), so one write updates a record. Object names are

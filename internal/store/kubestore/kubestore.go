@@ -12,11 +12,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
@@ -48,7 +45,7 @@ var (
 // returns once it has synced, or fails when ctx ends first. The CRDs
 // (CRDs, config/crd) must be installed, and the identity of cfg needs
 // get, list, watch and create on all three resources, update on
-// clusterimagetags and imagetags, and delete on revisionpins. Close
+// clusterimagetags and imagetags, and patch and delete on revisionpins. Close
 // stops the cache.
 func New(ctx context.Context, cfg *rest.Config, opts ...Option) (*Store, error) {
 	o := defaultOptions()
@@ -100,6 +97,11 @@ func New(ctx context.Context, cfg *rest.Config, opts ...Option) (*Store, error) 
 		DefaultTransform: newSlimmer().transform,
 	})
 	if err != nil {
+		return nil, fmt.Errorf("opening the Kubernetes store: %w", err)
+	}
+	// Pins of the earlier shape are indexed, so that Migrate copies them
+	// and not every pin.
+	if err := ca.IndexField(ctx, &RevisionPin{}, indexShape, pinShape); err != nil {
 		return nil, fmt.Errorf("opening the Kubernetes store: %w", err)
 	}
 	s := &Store{opts: o, client: c, cache: ca, done: make(chan struct{})}
@@ -237,124 +239,6 @@ func (s *Store) Tag(ctx context.Context, key store.TagKey) (*store.Tag, error) {
 	return t, nil
 }
 
-// PinRevision implements store.Store. The pin is created if absent; when
-// another writer created it first, its digest is returned.
-func (s *Store) PinRevision(ctx context.Context, key store.RevisionKey, d digest.Digest) (digest.Digest, error) {
-	if err := ctx.Err(); err != nil {
-		return "", fmt.Errorf("pinning %s: %w", describe(key), err)
-	}
-	if err := key.Validate(); err != nil {
-		return "", err
-	}
-	if err := d.Validate(); err != nil {
-		return "", fmt.Errorf("pinning %s to %q: %w", describe(key), d, err)
-	}
-	pin, err := newRevisionPin(key, d)
-	if err != nil {
-		return "", fmt.Errorf("pinning %s: %w", describe(key), err)
-	}
-	live := false
-	for range s.opts.attempts {
-		if err := ctx.Err(); err != nil {
-			return "", fmt.Errorf("pinning %s: %w", describe(key), err)
-		}
-		cur, err := s.getPin(ctx, key, live)
-		if err != nil {
-			return "", fmt.Errorf("pinning %s: %w", describe(key), err)
-		}
-		if cur != nil {
-			if live {
-				s.awaitCache(ctx, cur)
-			}
-			return digest.Digest(cur.Digest), nil
-		}
-		obj := pin.DeepCopy()
-		err = s.client.Create(ctx, obj)
-		switch {
-		case err == nil:
-			s.awaitCache(ctx, obj)
-			return d, nil
-		case apierrors.IsAlreadyExists(err):
-			live = true // another writer got there first: read what it wrote
-		case isNamespaceNotFound(err):
-			return "", fmt.Errorf("pinning %s: namespace %s does not exist: %w", describe(key), key.Namespace, err)
-		default:
-			return "", fmt.Errorf("pinning %s: %w", describe(key), apiError("create", ResourceRevisionPins, err))
-		}
-	}
-	return "", fmt.Errorf("pinning %s: %d attempts: %w; try again", describe(key), s.opts.attempts, ErrConflict)
-}
-
-// Revision implements store.Store. It reads the informer cache only.
-func (s *Store) Revision(ctx context.Context, key store.RevisionKey) (digest.Digest, error) {
-	if err := ctx.Err(); err != nil {
-		return "", fmt.Errorf("reading the revision pin of %s: %w", describe(key), err)
-	}
-	cur, err := s.getPin(ctx, key, false)
-	if err != nil {
-		return "", fmt.Errorf("reading the revision pin of %s: %w", describe(key), err)
-	}
-	if cur == nil {
-		return "", fmt.Errorf("revision pin of %s: %w", describe(key), store.ErrNotFound)
-	}
-	return digest.Digest(cur.Digest), nil
-}
-
-// PruneRevisions implements store.RevisionPruner. It lists the pins from the
-// cache, asks exists once per namespace and owner, and deletes the pins
-// of owners that are gone. (Kubernetes garbage collection deletes them
-// too, through their ownerReferences; this catches owners deleted with
-// orphaning, and clusters where garbage collection lags.)
-func (s *Store) PruneRevisions(ctx context.Context, exists func(namespace string, o store.Owner) bool) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("pruning revision pins: %w", err)
-	}
-	var pins RevisionPinList
-	if err := s.cache.List(ctx, &pins); err != nil {
-		return 0, fmt.Errorf("pruning revision pins: %w", apiError("list", ResourceRevisionPins, err))
-	}
-	type owner struct {
-		namespace string
-		owner     store.Owner
-	}
-	alive := map[owner]bool{}
-	var gone []*RevisionPin
-	for i := range pins.Items {
-		p := &pins.Items[i]
-		o := owner{p.Namespace, store.Owner{Kind: p.Owner.Kind, Name: p.Owner.Name, UID: p.Owner.UID, Revision: p.Owner.Revision}}
-		ok, asked := alive[o]
-		if !asked {
-			ok = exists(o.namespace, o.owner)
-			alive[o] = ok
-		}
-		if !ok {
-			gone = append(gone, p)
-		}
-	}
-	n := 0
-	var deleted []*RevisionPin
-	for _, p := range gone {
-		if err := ctx.Err(); err != nil {
-			return n, fmt.Errorf("pruning revision pins: %w", err)
-		}
-		err := s.client.Delete(ctx, p, client.Preconditions{UID: &p.UID})
-		switch {
-		case err == nil:
-			n++
-			deleted = append(deleted, p)
-		case apierrors.IsNotFound(err), apierrors.IsConflict(err):
-			// Deleted by someone else (or by garbage collection), or
-			// replaced by a new pin.
-		default:
-			return n, fmt.Errorf("pruning revision pins: deleting %s/%s: %w", p.Namespace, p.Name, apiError("delete", ResourceRevisionPins, err))
-		}
-	}
-	for _, p := range deleted {
-		s.awaitGone(ctx, p)
-	}
-	return n, nil
-}
-
 // tagObject is a ClusterImageTag or an ImageTag.
 type tagObject interface {
 	client.Object
@@ -391,25 +275,6 @@ func (s *Store) getTag(ctx context.Context, key store.TagKey, live bool) (tagObj
 			return nil, nil
 		}
 		return nil, apiError("get", tagResource(key), err)
-	}
-	return obj, nil
-}
-
-// getPin reads key's pin from the cache, or from the API server when
-// live is set; it returns nil when there is none.
-func (s *Store) getPin(ctx context.Context, key store.RevisionKey, live bool) (*RevisionPin, error) {
-	obj := &RevisionPin{}
-	name := types.NamespacedName{Namespace: key.Namespace, Name: RevisionObjectName(key)}
-	if err := s.reader(live).Get(ctx, name, obj); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, apiError("get", ResourceRevisionPins, err)
-	}
-	o := obj.Owner
-	if obj.Image != key.Image || o.Kind != key.Owner.Kind || o.UID != key.Owner.UID || o.Revision != key.Owner.Revision {
-		return nil, fmt.Errorf("RevisionPin %s/%s holds the pin of %s %s (revision %q) image %q, not this one: "+
-			"delete it to let tagpin recreate it", obj.Namespace, obj.Name, o.Kind, o.UID, o.Revision, obj.Image)
 	}
 	return obj, nil
 }
@@ -458,52 +323,6 @@ func setRecord(r *TagRecord, t *store.Tag) {
 			Source:    string(m.Source),
 		}
 	}
-}
-
-// newRevisionPin returns the RevisionPin that pins key to d, owned by
-// key's owner.
-func newRevisionPin(key store.RevisionKey, d digest.Digest) (*RevisionPin, error) {
-	o := key.Owner
-	kind, ok := store.LookupOwnerKind(o.Kind)
-	if !ok {
-		return nil, fmt.Errorf("owner kind %q is not one tagpin pins revisions of "+
-			"(ReplicaSet, Job, StatefulSet, DaemonSet)", o.Kind)
-	}
-	apiVersion := kind.APIVersion()
-	if o.Name == "" {
-		return nil, fmt.Errorf("the owner %s %s has no name: the pin's ownerReference needs it", o.Kind, o.UID)
-	}
-	labels := map[string]string{LabelManagedBy: managedBy, LabelOwnerKind: o.Kind}
-	if len(validation.IsValidLabelValue(o.UID)) == 0 {
-		labels[LabelOwnerUID] = o.UID
-	}
-	return &RevisionPin{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      RevisionObjectName(key),
-			Namespace: key.Namespace,
-			Labels:    labels,
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion:         apiVersion,
-				Kind:               o.Kind,
-				Name:               o.Name,
-				UID:                types.UID(o.UID),
-				Controller:         ptr.To(false),
-				BlockOwnerDeletion: ptr.To(false),
-			}},
-		},
-		Image:  key.Image,
-		Digest: string(d),
-		Owner:  PinOwner{Kind: o.Kind, Name: o.Name, UID: o.UID, Revision: o.Revision},
-	}, nil
-}
-
-// describe names a revision pin for errors.
-func describe(key store.RevisionKey) string {
-	s := fmt.Sprintf("image %q of %s %s/%s", key.Image, key.Owner.Kind, key.Namespace, key.Owner.Name)
-	if key.Owner.Revision != "" {
-		s += " revision " + key.Owner.Revision
-	}
-	return s
 }
 
 // awaitCache waits until the cache holds written at its resourceVersion

@@ -212,6 +212,59 @@ func TestReplicasShareState(t *testing.T) {
 	}
 }
 
+// TestImagesOfOneRevision pins many images of one revision at once
+// through two replicas, two writers per image with different digests, as
+// the images of a pod are pinned: every image is kept in the revision's
+// one object, and the writers of each image agree.
+func TestImagesOfOneRevision(t *testing.T) {
+	env := shared.Get(t)
+	reset(t, env)
+	a, b := open(t, env.Config), open(t, env.Config)
+	const images = 12 // more than kubestore.DefaultAttempts
+	results := make([]digest.Digest, 2*images)
+	errs := make([]error, 2*images)
+	key := func(i int) store.RevisionKey { return revKey("replicas", "uid-images", fmt.Sprintf("app-%02d:1", i)) }
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 2 * images {
+		s := a
+		if w%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			<-start
+			results[w], errs[w] = s.PinRevision(t.Context(), key(w/2), storetest.Digest(fmt.Sprint("writer", w)))
+		})
+	}
+	close(start)
+	wg.Wait()
+	for w := range 2 * images {
+		if errs[w] != nil {
+			t.Fatalf("writer %d of %s: %v", w, key(w/2).Image, errs[w])
+		}
+	}
+	for i := range images {
+		if results[2*i] != results[2*i+1] {
+			t.Errorf("the writers of %s disagree: %s, %s", key(i).Image, results[2*i], results[2*i+1])
+		}
+	}
+	var p kubestore.RevisionPin
+	if err := env.Client.Get(t.Context(), types.NamespacedName{Namespace: "replicas", Name: kubestore.RevisionObjectName(key(0).Owner)}, &p); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]digest.Digest{}
+	for _, img := range p.Images {
+		got[img.Image] = digest.Digest(img.Digest)
+	}
+	want := map[string]digest.Digest{}
+	for i := range images {
+		want[key(i).Image] = results[2*i]
+	}
+	if diff := cmp.Diff(want, got); diff != "" || int(p.ImageCount) != images {
+		t.Errorf("RevisionPin holds %d images, counted %d (-want +got):\n%s", len(p.Images), p.ImageCount, diff)
+	}
+}
+
 // countingConfig returns a copy of cfg that counts the requests it sends,
 // other than watches.
 func countingConfig(cfg *rest.Config, n *atomic.Int64) *rest.Config {
@@ -332,12 +385,24 @@ func TestObjects(t *testing.T) {
 				Owner:     store.Owner{Kind: tc.kind, Name: "web", UID: "0b7e7c43-5c1d-4f7e-9d5e-" + strings.ToLower(tc.kind), Revision: "5d8f"},
 				Image:     "registry.example/team/app:1.0",
 			}
-			if _, err := s.PinRevision(t.Context(), k, storetest.Digest("x")); err != nil {
-				t.Fatal(err)
+			// Two images of the revision: one object, the second image
+			// added with a patch that keeps the labels and owner.
+			k2 := k
+			k2.Image = "registry.example/mesh/proxy:2.1"
+			for _, pin := range []struct {
+				key store.RevisionKey
+				d   digest.Digest
+			}{{k, storetest.Digest("x")}, {k2, storetest.Digest("y")}} {
+				if _, err := s.PinRevision(t.Context(), pin.key, pin.d); err != nil {
+					t.Fatal(err)
+				}
 			}
 			var p kubestore.RevisionPin
-			if err := env.Client.Get(t.Context(), types.NamespacedName{Namespace: "owners", Name: kubestore.RevisionObjectName(k)}, &p); err != nil {
+			if err := env.Client.Get(t.Context(), types.NamespacedName{Namespace: "owners", Name: kubestore.RevisionObjectName(k.Owner)}, &p); err != nil {
 				t.Fatal(err)
+			}
+			if !strings.HasPrefix(p.Name, "web-") {
+				t.Errorf("RevisionPin name %q: want the readable prefix web-", p.Name)
 			}
 			f := false
 			want := []metav1.OwnerReference{{APIVersion: tc.apiVersion, Kind: tc.kind, Name: "web", UID: types.UID(k.Owner.UID), Controller: &f, BlockOwnerDeletion: &f}}
@@ -347,9 +412,17 @@ func TestObjects(t *testing.T) {
 			if p.Labels[kubestore.LabelOwnerUID] != k.Owner.UID {
 				t.Errorf("label %s = %q, want %q", kubestore.LabelOwnerUID, p.Labels[kubestore.LabelOwnerUID], k.Owner.UID)
 			}
-			wantPin := kubestore.PinOwner{Kind: tc.kind, Name: "web", UID: k.Owner.UID, Revision: "5d8f"}
-			if p.Image != k.Image || p.Digest != string(storetest.Digest("x")) || p.Owner != wantPin {
-				t.Errorf("RevisionPin = %s %s %+v; want %s %s %+v", p.Image, p.Digest, p.Owner, k.Image, storetest.Digest("x"), wantPin)
+			wantPin := kubestore.RevisionPin{
+				Owner:      kubestore.PinOwner{Kind: tc.kind, Name: "web", UID: k.Owner.UID, Revision: "5d8f"},
+				ImageCount: 2,
+				Images: []kubestore.PinnedImage{
+					{Image: k.Image, Digest: string(storetest.Digest("x"))},
+					{Image: k2.Image, Digest: string(storetest.Digest("y"))},
+				},
+			}
+			gotPin := kubestore.RevisionPin{Owner: p.Owner, ImageCount: p.ImageCount, Images: p.Images, Image: p.Image, Digest: p.Digest}
+			if diff := cmp.Diff(wantPin, gotPin); diff != "" {
+				t.Errorf("RevisionPin fields (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -446,8 +519,8 @@ func TestPrinterColumns(t *testing.T) {
 		{"/apis/tagpin.dev/v1alpha1/namespaces/team-a/imagetags", tagColumns, tagRow},
 		{
 			"/apis/tagpin.dev/v1alpha1/namespaces/team-a/revisionpins",
-			[]string{"Name:string", "Image:string", "Digest:string", "Owner Kind:string", "Owner:string", "Revision:string", "Age:date"},
-			[]any{"app:1", string(storetest.Digest("p")), "ReplicaSet", "web-5d8f", nil, age},
+			[]string{"Name:string", "Owner Kind:string", "Owner:string", "Images:integer", "Revision:string", "Age:date"},
+			[]any{"ReplicaSet", "web-5d8f", 1.0, nil, age},
 		},
 	}
 	hc, err := rest.HTTPClientFor(env.Config)
@@ -538,7 +611,7 @@ func TestCRDs(t *testing.T) {
 				ShortNames: []string{"rp"}, Categories: []string{"tagpin"},
 			},
 			scope:   apiextensionsv1.NamespaceScoped,
-			columns: []string{"Image", "Digest", "Owner Kind", "Owner", "Revision", "Age"},
+			columns: []string{"Owner Kind", "Owner", "Images", "Revision", "Age"},
 		},
 	}
 	dir := filepath.Join("..", "..", "..", "config", "crd")
@@ -619,8 +692,8 @@ func TestSchemaRejects(t *testing.T) {
 	pin := func(name string, edit func(*kubestore.RevisionPin)) *kubestore.RevisionPin {
 		p := &kubestore.RevisionPin{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"},
-			Image:      "app:1", Digest: good,
-			Owner: kubestore.PinOwner{Kind: "ReplicaSet", Name: "web-1", UID: "uid-schema"},
+			Owner:      kubestore.PinOwner{Kind: "ReplicaSet", Name: "web-1", UID: "uid-schema"},
+			ImageCount: 1, Images: []kubestore.PinnedImage{{Image: "app:1", Digest: good}},
 		}
 		edit(p)
 		return p
@@ -639,8 +712,13 @@ func TestSchemaRejects(t *testing.T) {
 		{"tag with no history", tag("schema-history", func(r *kubestore.TagRecord) { r.History = nil }), false},
 		{"tag whose move has a malformed digest", tag("schema-move-digest", func(r *kubestore.TagRecord) { r.History[0].Digest = "sha256" }), false},
 		{"pin", pin("schema-ok", func(*kubestore.RevisionPin) {}), true},
-		{"pin with an empty image", pin("schema-image", func(p *kubestore.RevisionPin) { p.Image = "" }), false},
-		{"pin with a malformed digest", pin("schema-digest", func(p *kubestore.RevisionPin) { p.Digest = "sha256:" }), false},
+		{"pin with an empty image", pin("schema-image", func(p *kubestore.RevisionPin) { p.Images[0].Image = "" }), false},
+		{"pin with a malformed digest", pin("schema-digest", func(p *kubestore.RevisionPin) { p.Images[0].Digest = "sha256:" }), false},
+		{"pin with an image twice", pin("schema-twice", func(p *kubestore.RevisionPin) {
+			p.Images = append(p.Images, kubestore.PinnedImage{Image: "app:1", Digest: storetest.Digest("other").String()})
+		}), false},
+		{"pin of the earlier shape", pin("schema-earlier", func(p *kubestore.RevisionPin) { p.Images, p.Image, p.Digest = nil, "app:1", good }), true},
+		{"pin of the earlier shape with a malformed digest", pin("schema-earlier-digest", func(p *kubestore.RevisionPin) { p.Images, p.Image, p.Digest = nil, "app:1", "sha256" }), false},
 		{"pin with an owner of no UID", pin("schema-uid", func(p *kubestore.RevisionPin) { p.Owner.UID = "" }), false},
 		{"pin with an owner of no kind", pin("schema-kind", func(p *kubestore.RevisionPin) { p.Owner.Kind = "" }), false},
 	}
@@ -684,14 +762,13 @@ func TestObjectNames(t *testing.T) {
 		}
 		seen[name] = k.String()
 	}
-	rk := revKey("ns", "uid-1", "registry.example/team/app:1.0@sha256:"+strings.Repeat("a", 64))
-	variants := []store.RevisionKey{rk}
-	for _, f := range []func(k *store.RevisionKey){
-		func(k *store.RevisionKey) { k.Owner.UID = "uid-2" },
-		func(k *store.RevisionKey) { k.Owner.Kind = "Job" },
-		func(k *store.RevisionKey) { k.Owner.Revision = "5d8f" },
-		func(k *store.RevisionKey) { k.Image = "app:1.0" },
-		func(k *store.RevisionKey) { k.Owner.Name = strings.Repeat("x", 253) },
+	rk := revKey("ns", "uid-1", "registry.example/team/app:1.0").Owner
+	variants := []store.Owner{rk}
+	for _, f := range []func(o *store.Owner){
+		func(o *store.Owner) { o.UID = "uid-2" },
+		func(o *store.Owner) { o.Kind = "Job" },
+		func(o *store.Owner) { o.Revision = "5d8f" },
+		func(o *store.Owner) { o.Name = strings.Repeat("x", 253) },
 	} {
 		k := rk
 		f(&k)

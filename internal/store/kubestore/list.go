@@ -2,23 +2,22 @@ package kubestore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tagpin/tagpin/internal/store"
 )
 
-// AnnotationDigestMissingSince is set on a RevisionPin whose digest its
-// registry no longer has (a HEAD by digest answered 404), to when that
-// was first found (RFC 3339); it is removed when the digest is back.
-// tagpin audit lists the pins that carry it.
+// AnnotationDigestMissingSince is set on a RevisionPin of the earlier
+// shape (one object per image) whose digest its registry no longer has
+// (a HEAD by digest answered 404), to when that was first found (RFC
+// 3339); it is removed when the digest is back. Migrate moves it into
+// the image's missingSince, where RevisionPins of the current shape
+// keep it.
 const AnnotationDigestMissingSince = Group + "/digest-missing-since"
 
 var (
@@ -72,7 +71,10 @@ func (s *Store) Tags(ctx context.Context, yield func(*store.Tag) bool) error {
 	return damaged("tag", bad)
 }
 
-// Revisions implements store.Lister. It reads the informer cache only.
+// Revisions implements store.Lister: one store.Pin per image of every
+// revision. It reads the informer cache only. Pins still in the earlier
+// shape (one object per image) are listed too, unless their revision's
+// object holds the image.
 func (s *Store) Revisions(ctx context.Context, yield func(store.Pin) bool) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("listing revision pins: %w", err)
@@ -81,79 +83,86 @@ func (s *Store) Revisions(ctx context.Context, yield func(store.Pin) bool) error
 	if err := s.cache.List(ctx, &pins); err != nil {
 		return fmt.Errorf("listing revision pins: %w", apiError("list", ResourceRevisionPins, err))
 	}
+	// The images the objects of the current shape hold, when there are
+	// pins of the earlier shape to compare with.
+	type pinned struct{ namespace, name, image string }
+	var held map[pinned]bool
+	for i := range pins.Items {
+		if pins.Items[i].Image != "" {
+			held = map[pinned]bool{}
+			break
+		}
+	}
+	for i := 0; held != nil && i < len(pins.Items); i++ {
+		p := &pins.Items[i]
+		for _, img := range p.Images {
+			held[pinned{p.Namespace, p.Name, img.Image}] = true
+		}
+	}
 	var bad []error
 	for i := range pins.Items {
 		p := &pins.Items[i]
-		o := p.Owner
-		key := store.RevisionKey{Namespace: p.Namespace, Image: p.Image,
-			Owner: store.Owner{Kind: o.Kind, Name: o.Name, UID: o.UID, Revision: o.Revision}}
-		d, err := digest.Parse(p.Digest)
-		if err != nil {
-			bad = append(bad, fmt.Errorf("RevisionPin %s/%s: %w", p.Namespace, p.Name, err))
-			continue
-		}
-		if name := RevisionObjectName(key); name != p.Name {
-			bad = append(bad, fmt.Errorf("RevisionPin %s/%s holds the pin of %s, which belongs in an object named %s",
-				p.Namespace, p.Name, describe(key), name))
-			continue
-		}
-		pin := store.Pin{Key: key, Digest: d}
-		if v, ok := p.Annotations[AnnotationDigestMissingSince]; ok {
-			// An annotation someone damaged still says the digest is
-			// missing; when is unknown.
-			pin.MissingSince = p.CreationTimestamp.UTC()
-			if t, err := time.Parse(time.RFC3339, v); err == nil {
-				pin.MissingSince = t.UTC()
+		owner := p.storeOwner()
+		if p.Image != "" { // the earlier shape
+			key := store.RevisionKey{Namespace: p.Namespace, Owner: owner, Image: p.Image}
+			if held[pinned{p.Namespace, RevisionObjectName(owner), p.Image}] {
+				continue
 			}
+			if name := LegacyRevisionObjectName(key); name != p.Name {
+				bad = append(bad, fmt.Errorf("RevisionPin %s/%s holds the pin of %s, which belongs in an object named %s",
+					p.Namespace, p.Name, describe(key), name))
+				continue
+			}
+			pin, err := legacyPin(p, key)
+			if err != nil {
+				bad = append(bad, err)
+				continue
+			}
+			if !yield(pin) {
+				break
+			}
+			continue
 		}
-		if !yield(pin) {
-			break
+		if name := RevisionObjectName(owner); name != p.Name {
+			bad = append(bad, fmt.Errorf("RevisionPin %s/%s holds the pins of %s %s/%s, which belong in an object named %s",
+				p.Namespace, p.Name, owner.Kind, p.Namespace, owner.Name, name))
+			continue
+		}
+		for _, img := range p.Images {
+			key := store.RevisionKey{Namespace: p.Namespace, Owner: owner, Image: img.Image}
+			d, err := digest.Parse(img.Digest)
+			if err != nil {
+				bad = append(bad, fmt.Errorf("RevisionPin %s/%s image %q: %w", p.Namespace, p.Name, img.Image, err))
+				continue
+			}
+			pin := store.Pin{Key: key, Digest: d}
+			if img.MissingSince != nil {
+				pin.MissingSince = img.MissingSince.UTC()
+			}
+			if !yield(pin) {
+				return damaged("revision pin", bad)
+			}
 		}
 	}
 	return damaged("revision pin", bad)
 }
 
-// MarkMissing implements store.MissingMarker: it sets or removes the
-// annotation AnnotationDigestMissingSince on key's RevisionPin with a
-// merge patch (the identity needs patch on revisionpins).
-func (s *Store) MarkMissing(ctx context.Context, key store.RevisionKey, since time.Time) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("marking the digest of %s: %w", describe(key), err)
-	}
-	cur, err := s.getPin(ctx, key, false)
+// legacyPin converts p, a pin of the earlier shape holding key.
+func legacyPin(p *RevisionPin, key store.RevisionKey) (store.Pin, error) {
+	d, err := digest.Parse(p.Digest)
 	if err != nil {
-		return fmt.Errorf("marking the digest of %s: %w", describe(key), err)
+		return store.Pin{}, fmt.Errorf("RevisionPin %s/%s: %w", p.Namespace, p.Name, err)
 	}
-	if cur == nil {
-		return nil
+	pin := store.Pin{Key: key, Digest: d}
+	if v, ok := p.Annotations[AnnotationDigestMissingSince]; ok {
+		// An annotation someone damaged still says the digest is
+		// missing; when is unknown.
+		pin.MissingSince = p.CreationTimestamp.UTC()
+		if t, err := time.Parse(time.RFC3339, v); err == nil {
+			pin.MissingSince = t.UTC()
+		}
 	}
-	if _, marked := cur.Annotations[AnnotationDigestMissingSince]; marked == !since.IsZero() {
-		return nil
-	}
-	var value any // null removes the annotation
-	if !since.IsZero() {
-		value = since.UTC().Format(time.RFC3339)
-	}
-	// The UID makes the API server refuse the patch (409) for a pin
-	// recreated meanwhile under the same name.
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"uid":         cur.UID,
-		"annotations": map[string]any{AnnotationDigestMissingSince: value},
-	}})
-	if err != nil {
-		return fmt.Errorf("marking the digest of %s: %w", describe(key), err)
-	}
-	obj := &RevisionPin{}
-	obj.Namespace, obj.Name = key.Namespace, RevisionObjectName(key)
-	switch err := s.client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch)); {
-	case err == nil:
-		s.awaitCache(ctx, obj)
-		return nil
-	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
-		return nil // deleted with its owner, or replaced
-	default:
-		return fmt.Errorf("marking the digest of %s: %w", describe(key), apiError("patch", ResourceRevisionPins, err))
-	}
+	return pin, nil
 }
 
 // damaged reports the objects that could not be read, or nil.

@@ -30,9 +30,16 @@ func TagObjectName(key store.TagKey) string {
 	return objectName(key.Repository+"-"+key.Tag, key.Registry, key.Repository, key.Tag)
 }
 
-// RevisionObjectName returns the name of the RevisionPin holding key's
-// pin, in the namespace key.Namespace.
-func RevisionObjectName(key store.RevisionKey) string {
+// RevisionObjectName returns the name of the RevisionPin holding the
+// pins of the workload revision o, in o's namespace.
+func RevisionObjectName(o store.Owner) string {
+	return objectName(o.Name, o.Kind, o.UID, o.Revision)
+}
+
+// LegacyRevisionObjectName returns the name of the RevisionPin that held
+// key's pin in the earlier shape, one object per image of a revision,
+// which Store.Migrate moves into the object named RevisionObjectName.
+func LegacyRevisionObjectName(key store.RevisionKey) string {
 	return objectName(key.Owner.Name+"-"+imageName(key.Image),
 		key.Owner.Kind, key.Owner.UID, key.Owner.Revision, key.Image)
 }

@@ -116,31 +116,62 @@ type TagMove struct {
 	Source string `json:"source"`
 }
 
-// RevisionPin is the digest one image of one workload revision is pinned
-// to, so every pod of the revision runs the same bytes. Kubernetes
-// deletes it with its owner (ownerReferences).
+// RevisionPin holds the digests the images of one workload revision are
+// pinned to, so every pod of the revision runs the same bytes: one object
+// per revision, each image pinned by its first writer. Kubernetes deletes
+// it with its owner (ownerReferences).
 //
 // +kubebuilder:object:generate=true
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:path=revisionpins,singular=revisionpin,scope=Namespaced,shortName=rp,categories=tagpin
 // +kubebuilder:metadata:labels="app.kubernetes.io/name=tagpin"
-// +kubebuilder:printcolumn:name="Image",type=string,JSONPath=".image",description="The image reference as written"
-// +kubebuilder:printcolumn:name="Digest",type=string,JSONPath=".digest",description="The digest the revision is pinned to"
 // +kubebuilder:printcolumn:name="Owner Kind",type=string,JSONPath=".owner.kind",description="The owner's kind"
 // +kubebuilder:printcolumn:name="Owner",type=string,JSONPath=".owner.name",description="The owner's name"
+// +kubebuilder:printcolumn:name="Images",type=integer,JSONPath=".imageCount",description="How many images of the revision are pinned"
 // +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=".owner.revision",priority=1,description="The pods' controller-revision-hash (StatefulSet, DaemonSet)"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
 type RevisionPin struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
+	// The workload revision the pins belong to.
+	Owner PinOwner `json:"owner"`
+	// How many entries images holds (len(images)), for kubectl's printer
+	// column.
+	// +optional
+	ImageCount int32 `json:"imageCount,omitempty"`
+	// The revision's images, each with the digest it is pinned to, in
+	// the order they were pinned.
+	// +listType=map
+	// +listMapKey=image
+	// +optional
+	Images []PinnedImage `json:"images,omitempty"`
+	// Image and Digest are the earlier shape of a RevisionPin, one object
+	// per image of a revision. tagpin reads them, moves them into the
+	// object of their revision (images) and deletes them; it never
+	// writes them.
+	// +optional
+	Image string `json:"image,omitempty"`
+	// The digest of image, in the earlier shape.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`
+	// +optional
+	Digest string `json:"digest,omitempty"`
+}
+
+// PinnedImage is one image of a revision and the digest it is pinned to.
+//
+// +kubebuilder:object:generate=true
+type PinnedImage struct {
 	// The container's image reference exactly as written.
 	// +kubebuilder:validation:MinLength=1
 	Image string `json:"image"`
 	// The digest the image is pinned to for this revision.
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`
 	Digest string `json:"digest"`
-	// The workload revision the pin belongs to.
-	Owner PinOwner `json:"owner"`
+	// When the digest was first found missing from its registry (a HEAD
+	// by digest answered 404); absent while the registry has it. tagpin
+	// audit lists the images that carry it.
+	// +optional
+	MissingSince *metav1.Time `json:"missingSince,omitempty"`
 }
 
 // RevisionPinList is a list of RevisionPins.
