@@ -353,24 +353,5 @@ func (a *auditor) controllerOf(ctx context.Context, ns string, ref *metav1.Owner
 	return owner, nil
 }
 
-// revisionOwner returns the workload revision pod belongs to, as the
-// webhook keys its revision pins, or false for a pod without one.
-func revisionOwner(pod *corev1.Pod) (store.Owner, bool) {
-	ref := metav1.GetControllerOf(pod)
-	if ref == nil || ref.UID == "" {
-		return store.Owner{}, false
-	}
-	kind, ok := store.LookupOwnerKind(ref.Kind)
-	if !ok {
-		return store.Owner{}, false
-	}
-	o := store.Owner{Kind: ref.Kind, Name: ref.Name, UID: string(ref.UID)}
-	if kind.Revisioned {
-		o.Revision = pod.Labels["controller-revision-hash"]
-		return o, o.Revision != ""
-	}
-	return o, true
-}
-
 // shortDigests abbreviates a digest for the DETAIL column.
 func shortDigests(d digest.Digest) string { return shortDigest(d.String()) }

@@ -20,6 +20,7 @@ import (
 	"github.com/tagpin/tagpin/internal/resolve"
 	"github.com/tagpin/tagpin/internal/store"
 	"github.com/tagpin/tagpin/internal/track"
+	"github.com/tagpin/tagpin/internal/webhook"
 )
 
 // auditCheckConcurrency bounds the digests --check-registry checks at
@@ -34,7 +35,7 @@ func (a *auditor) podFindings(ctx context.Context, pod *corev1.Pod, pins map[pin
 	}
 	checkUnpinned := !slices.Contains(a.skip, pod.Namespace) && pod.Annotations[podspec.AnnotationSkip] != "true"
 	records, annotated := podRecords(pod)
-	owner, hasOwner := revisionOwner(pod)
+	owner, hasOwner := webhook.RevisionOwner(pod)
 	var out []auditFinding
 	for _, img := range podspec.Images(pod) {
 		f := auditFinding{Namespace: pod.Namespace, Kind: "Pod", Name: pod.Name, Image: img.Ref, Field: imageField(img)}

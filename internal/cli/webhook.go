@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -659,11 +660,19 @@ func (f *webhookFlags) serveAdmission(ctx context.Context, srv ctrlwebhook.Serve
 
 // serveHTTP serves h on addr until ctx is done.
 func serveHTTP(ctx context.Context, addr string, h http.Handler) error {
+	return serve(ctx, addr, h, nil)
+}
+
+// serve serves h on addr (over TLS when cfg is set) until ctx is done.
+func serve(ctx context.Context, addr string, h http.Handler, cfg *tls.Config) error {
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	if cfg != nil {
+		ln = tls.NewListener(ln, cfg)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

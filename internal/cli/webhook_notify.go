@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -96,31 +94,11 @@ func (f *notifyFlags) start(ctx context.Context, g *errgroup.Group, r *resolve.R
 		mux := http.NewServeMux()
 		mux.Handle("/notifications/", h)
 		log.Info("serving registry notifications", "address", f.addr, "tls", f.tls)
-		return serveNotifications(ctx, f.addr, mux, tlsCfg)
+		if err := serve(ctx, f.addr, mux, tlsCfg); err != nil {
+			return fmt.Errorf("notifications: %w", err)
+		}
+		return nil
 	})
-}
-
-// serveNotifications serves h on addr (over TLS when cfg is set) until
-// ctx is done.
-func serveNotifications(ctx context.Context, addr string, h http.Handler, cfg *tls.Config) error {
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
-	if err != nil {
-		return fmt.Errorf("notifications: %w", err)
-	}
-	if cfg != nil {
-		ln = tls.NewListener(ln, cfg)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdown)
-	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }
 
 // certFiles returns the paths of the serving certificate and key.

@@ -7,10 +7,11 @@ import (
 	"github.com/tagpin/tagpin/internal/store"
 )
 
-// revisionOwner returns the workload revision pod belongs to, or false
-// for a bare pod (or one whose controller is not a workload tagpin knows
-// revisions of).
-func revisionOwner(pod *corev1.Pod) (store.Owner, bool) {
+// RevisionOwner returns the workload revision pod belongs to, the owner
+// of its revision pins, or false for a bare pod (or one whose controller
+// is not a workload tagpin knows revisions of). tagpin audit finds pins
+// with it as admission does.
+func RevisionOwner(pod *corev1.Pod) (store.Owner, bool) {
 	ref := metav1.GetControllerOf(pod)
 	if ref == nil || ref.UID == "" {
 		return store.Owner{}, false

@@ -41,7 +41,7 @@ func (a *podReview) revisionKey(o *outcome) store.RevisionKey {
 // timeout.
 func (h *Handler) resolveAll(ctx context.Context, namespace string, pod *corev1.Pod, todo []outcome, dryRun bool) []outcome {
 	a := &podReview{namespace: namespace, pod: pod, dryRun: dryRun}
-	a.owner, a.hasOwner = revisionOwner(pod)
+	a.owner, a.hasOwner = RevisionOwner(pod)
 	a.hasOwner = a.hasOwner && h.cfg.PinScope == PinRevision && h.store != nil
 	a.writePins = a.hasOwner && !dryRun && h.cfg.Mode != ModeAudit
 
