@@ -326,6 +326,9 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 	if err != nil {
 		return err
 	}
+	if soft := applyMemoryLimit(os.Getenv, "/sys/fs/cgroup"); soft > 0 {
+		log.Info("memory: Go's soft limit set to 90% of the container's limit (GOMEMLIMIT overrides it)", "bytes", soft)
+	}
 	cfg, err := f.config()
 	if err != nil {
 		return err
