@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/tagpin/tagpin/internal/certtest"
 	"github.com/tagpin/tagpin/internal/registrytest"
@@ -86,22 +87,8 @@ func TestSelfManagedCertificates(t *testing.T) {
 	t.Run("renewal without a failed admission", func(t *testing.T) {
 		// Replace the certificate by one of the same CA that is due in
 		// a few seconds: the replicas load it, then the leader renews it.
-		short := certificateDueSoon(t, sec.Data, servingcert.ServiceHosts("tagpin", ns, "127.0.0.1"))
 		load := startLoad(t, s, s.ref("app:1"), s.ref("app:1@"+d.String()))
-		updated := sec.DeepCopy()
-		updated.Data = short
-		if _, err := secrets.Update(t.Context(), updated, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		var renewed []byte
-		waitFor(t, "the leader to renew the certificate due soon", func() (bool, error) {
-			cur, err := secrets.Get(t.Context(), secret, metav1.GetOptions{})
-			if err != nil {
-				return false, err
-			}
-			renewed = cur.Data[servingcert.CertKey]
-			return !bytes.Equal(renewed, short[servingcert.CertKey]) && !bytes.Equal(renewed, sec.Data[servingcert.CertKey]), nil
-		})
+		renewed := forceRenewal(t, secrets, sec, servingcert.ServiceHosts("tagpin", ns, "127.0.0.1"))
 		for _, a := range addrs {
 			waitFor(t, a+" to serve the renewed certificate", func() (bool, error) {
 				leaf, err := servedLeaf(a, bundle)
@@ -257,6 +244,29 @@ func (l *load) stop() (int64, []string) {
 
 // certificateDueSoon returns data with a serving certificate of the same
 // CA that is valid for 30 s (due for renewal after about 20).
+// forceRenewal writes into the certificate Secret sec a certificate of
+// its CA for hosts that is due soon, waits until the leader renewed it,
+// and returns the renewed certificate.
+func forceRenewal(t *testing.T, secrets typedcorev1.SecretInterface, sec *corev1.Secret, hosts servingcert.Hosts) []byte {
+	t.Helper()
+	short := certificateDueSoon(t, sec.Data, hosts)
+	updated := sec.DeepCopy()
+	updated.Data = short
+	if _, err := secrets.Update(t.Context(), updated, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var renewed []byte
+	waitFor(t, "the leader to renew the certificate due soon", func() (bool, error) {
+		cur, err := secrets.Get(t.Context(), sec.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		renewed = cur.Data[servingcert.CertKey]
+		return !bytes.Equal(renewed, short[servingcert.CertKey]) && !bytes.Equal(renewed, sec.Data[servingcert.CertKey]), nil
+	})
+	return renewed
+}
+
 func certificateDueSoon(t *testing.T, data map[string][]byte, hosts servingcert.Hosts) map[string][]byte {
 	t.Helper()
 	in := map[string][]byte{servingcert.CABundleKey: data[servingcert.CABundleKey], servingcert.CAKeyKey: data[servingcert.CAKeyKey]}

@@ -439,22 +439,8 @@ func (inst *installation) testRotation(t *testing.T, replicas []*replica, bundle
 	if err != nil {
 		t.Fatal(err)
 	}
-	short := certificateDueSoon(t, sec.Data, servingcert.ServiceHosts(inst.arg(t, "service"), inst.ns, "127.0.0.1"))
 	load := startLoad(t, &suite{probeNS: ns}, image, want)
-	updated := sec.DeepCopy()
-	updated.Data = short
-	if _, err := secrets.Update(t.Context(), updated, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	var renewed []byte
-	waitFor(t, "the leader to renew the certificate due soon", func() (bool, error) {
-		cur, err := secrets.Get(t.Context(), secret, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		renewed = cur.Data[servingcert.CertKey]
-		return !bytes.Equal(renewed, short[servingcert.CertKey]) && !bytes.Equal(renewed, sec.Data[servingcert.CertKey]), nil
-	})
+	renewed := forceRenewal(t, secrets, sec, servingcert.ServiceHosts(inst.arg(t, "service"), inst.ns, "127.0.0.1"))
 	for _, r := range replicas {
 		waitFor(t, r.name+" to serve the renewed certificate", func() (bool, error) {
 			leaf, err := servedLeaf(r.webhookAddr, bundle)
