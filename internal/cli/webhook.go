@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -73,6 +74,7 @@ type webhookFlags struct {
 	kubeContext    string
 	metricsAddr    string
 	healthAddr     string
+	pprofAddr      string
 	pruneInterval  time.Duration
 	concurrency    int
 	logLevel       string
@@ -133,6 +135,7 @@ still serves, with the bolt store, the mounted docker config
 	fs.StringVar(&f.kubeContext, "context", "", "kubeconfig context to use")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address serving Prometheus metrics at /metrics (0 disables)")
 	fs.StringVar(&f.healthAddr, "health-probe-bind-address", ":8081", "address serving /healthz and /readyz (0 disables)")
+	fs.StringVar(&f.pprofAddr, "pprof-bind-address", "0", "address serving Go's profiles at /debug/pprof/ (0 disables; keep it on loopback or a port no Service exposes)")
 	fs.IntVar(&f.concurrency, "resolve-concurrency", webhook.DefaultConcurrency, "images of one pod resolved at once (--registry-concurrency bounds each registry across pods)")
 	fs.DurationVar(&f.pruneInterval, "prune-interval", 10*time.Minute, "with a cluster connection, how often revision pins of deleted workloads are removed (0 disables); with the kubernetes store, garbage collection removes them too, this catches owners deleted with --cascade=orphan")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -635,6 +638,15 @@ func (f *webhookFlags) serve(runCtx, shutdown context.Context, endLife func(), g
 			fmt.Fprintln(w, "ok")
 		})
 		g.Go(func() error { return serveHTTP(runCtx, f.healthAddr, mux) })
+	}
+	if f.pprofAddr != "0" && f.pprofAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		g.Go(func() error { return serveHTTP(runCtx, f.pprofAddr, mux) })
 	}
 }
 

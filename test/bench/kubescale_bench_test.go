@@ -37,12 +37,14 @@ import (
 )
 
 // The full size of BenchmarkKubeScale; TAGPIN_BENCH_SCALE (a fraction,
-// e.g. 0.1) shrinks the counts of pins, tags and secrets.
+// e.g. 0.1) shrinks the counts of pins, tags and secrets; TAGPIN_BENCH_PROFILES
+// (a directory) keeps the webhook's heap profile after each run.
 const (
 	scaleEnv          = "TAGPIN_BENCH_SCALE"
-	scalePins         = 100_000 // revision pins, 3 per ReplicaSet
-	scaleTags         = 50_000  // half ClusterImageTags, half ImageTags
-	scaleSecrets      = 2_000   // large Secrets that hold no pull credentials
+	profileEnv        = "TAGPIN_BENCH_PROFILES" // a directory: the webhook's heap profile after the admissions, per run
+	scalePins         = 100_000                 // revision pins, 3 per ReplicaSet
+	scaleTags         = 50_000                  // half ClusterImageTags, half ImageTags
+	scaleSecrets      = 2_000                   // large Secrets that hold no pull credentials
 	scaleSecretBytes  = 50 << 10
 	scaleNamespaces   = 100
 	scaleSmallRS      = 300 // ReplicaSets pinned in the small store
@@ -101,7 +103,7 @@ func BenchmarkKubeScale(b *testing.B) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	measure := func(name string, pinnedRS int, environ ...string) {
 		b.Helper()
-		m := runScaleWebhook(b, bin, env.Kubeconfig, certDir, hc, rng, pinnedRS, environ...)
+		m := runScaleWebhook(b, name, bin, env.Kubeconfig, certDir, hc, rng, pinnedRS, environ...)
 		b.Logf("%-15s ready %6.2f s (CPU %5.2f s)  RSS ready %4.0f MiB  RSS after %4.0f MiB  peak %4.0f MiB  heap in use %4.0f MiB  hit p50 %6.3f ms  p99 %6.3f ms  %5.0f admissions/s",
 			name, m.ready.Seconds(), m.cpuReady.Seconds(), m.rssReady, m.rssAfter, m.rssPeak, m.heapInuse, m.p50, m.p99, m.rate)
 		b.ReportMetric(m.ready.Seconds(), name+"-ready-s")
@@ -390,11 +392,12 @@ type scaleFigures struct {
 // waits for /readyz, posts scaleHits admissions of pods of random pinned
 // ReplicaSets (in [0, pinnedRS)), and stops it. environ is added to its
 // environment.
-func runScaleWebhook(b *testing.B, bin, kubeconfig, certDir string, hc *http.Client, rng *rand.Rand, pinnedRS int, environ ...string) scaleFigures {
+func runScaleWebhook(b *testing.B, name, bin, kubeconfig, certDir string, hc *http.Client, rng *rand.Rand, pinnedRS int, environ ...string) scaleFigures {
 	b.Helper()
-	port, health, metrics := freePort(b), freePort(b), freePort(b)
+	port, health, metrics, pprofPort := freePort(b), freePort(b), freePort(b), freePort(b)
 	start := time.Now()
 	cmd := exec.Command(bin, "webhook", "--store", "kubernetes", "--kubeconfig", kubeconfig,
+		"--pprof-bind-address", "127.0.0.1:"+strconv.Itoa(pprofPort),
 		"--port", strconv.Itoa(port), "--bind-address", "127.0.0.1", "--cert-dir", certDir,
 		"--metrics-bind-address", "127.0.0.1:"+strconv.Itoa(metrics), "--health-probe-bind-address", "127.0.0.1:"+strconv.Itoa(health),
 		// The ReplicaSets do not exist: the pruner would delete the pins.
@@ -449,6 +452,9 @@ func runScaleWebhook(b *testing.B, bin, kubeconfig, certDir string, hc *http.Cli
 	lat, wall := load(b, hc, url, scaleHits, func(i int) []byte { return bodies[i] }, true)
 	f.p50, f.p99, f.rate = ms(percentile(lat, 0.50)), ms(percentile(lat, 0.99)), float64(scaleHits)/wall.Seconds()
 	f.rssAfter, f.rssPeak = procStatus(pid, "VmRSS"), procStatus(pid, "VmHWM")
+	if dir := os.Getenv(profileEnv); dir != "" {
+		saveHeapProfile(b, fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap", pprofPort), filepath.Join(dir, name+".heap.pb.gz"))
+	}
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metrics)) //nolint:noctx // loopback
 	if err != nil {
 		b.Fatal(err)
@@ -538,4 +544,23 @@ func freePort(b *testing.B) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// saveHeapProfile writes the webhook's heap profile (go tool pprof reads
+// it) to path.
+func saveHeapProfile(b *testing.B, url, path string) {
+	b.Helper()
+	resp, err := http.Get(url) //nolint:noctx // loopback
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("heap profile: %s", path)
 }
