@@ -155,12 +155,13 @@ func sameReplace(a, b *Module) bool {
 	return a.Path == b.Path && a.Version == b.Version && a.Sum == b.Sum
 }
 
-// replacement renders m's replacement as go.mod spells it.
+// replacement renders m's replacement as go.mod spells it: a directory
+// (whose version the build info gives as "(devel)") or "path version".
 func replacement(m *Module) string {
 	if m.Replace == nil {
 		return ""
 	}
-	if m.Replace.Version == "" {
+	if m.Replace.Version == "" || m.Replace.Version == "(devel)" {
 		return m.Replace.Path
 	}
 	return m.Replace.Path + " " + m.Replace.Version
