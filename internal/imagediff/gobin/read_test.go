@@ -330,3 +330,18 @@ func syntheticBlob(vers, mod string) []byte {
 func modinfo(text string) string {
 	return "0w\xaf\f\x92t\b\x02A\xe1\xc1\a\xe6\xd6\x18\xe6" + text + "\xf92C1\x86\x18 r\x00\x82B\x10A\x16\xd8\xf2"
 }
+
+// BenchmarkRead reads a 64 MiB executable whose build info comes last.
+func BenchmarkRead(b *testing.B) {
+	data := elfPrefix(64 << 20)
+	for i := 64; i < len(data); i++ {
+		data[i] = byte(i * 31)
+	}
+	data = append(data, syntheticBlob("go1.26.8", modinfo("path\tx\n"))...)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if info, err := Read(bytes.NewReader(data)); err != nil || info == nil {
+			b.Fatalf("Read = %v, %v", info, err)
+		}
+	}
+}
