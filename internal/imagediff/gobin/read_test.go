@@ -41,8 +41,8 @@ func buildPrograms(t *testing.T) builtPrograms {
 	proxy, modcache := t.TempDir(), t.TempDir()
 	writeProxy(t, proxy, []testModule{libV120, libV130, oldV010, newPseudo, pinV100, downV150, downV140})
 	bp := builtPrograms{
-		a: buildProgram(t, proxy, modcache, programA, nil),
-		b: buildProgram(t, proxy, modcache, programB, nil),
+		a:        buildProgram(t, proxy, modcache, programA, nil),
+		b:        buildProgram(t, proxy, modcache, programB, nil),
 		variants: map[string]string{},
 	}
 	bp.variants["native"] = bp.a
