@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -109,16 +110,20 @@ func (c *Cache) path(d digest.Digest) string {
 }
 
 // validate checks that d is a digest the cache can hold and returns its
-// hash.
+// hash. It parses d itself: digest.Digest's methods panic on text
+// without a colon.
 func validate(d digest.Digest) (hash.Hash, error) {
-	h, ok := newHash(d.Algorithm())
+	alg, enc, ok := strings.Cut(string(d), ":")
+	if !ok {
+		return nil, fmt.Errorf("%q: %w", string(d), ErrInvalidDigest)
+	}
+	h, ok := newHash(digest.Algorithm(alg))
 	if !ok {
 		if err := d.Validate(); err != nil && !errors.Is(err, digest.ErrDigestUnsupported) {
 			return nil, fmt.Errorf("%q: %w", string(d), ErrInvalidDigest)
 		}
 		return nil, fmt.Errorf("%q: %w", string(d), ErrUnsupportedAlgorithm)
 	}
-	enc := d.Encoded()
 	if len(enc) != 2*h.Size() {
 		return nil, fmt.Errorf("%q: %w", string(d), ErrInvalidDigest)
 	}
