@@ -8,15 +8,15 @@ import (
 )
 
 var (
-	// ErrUnsupportedAlgorithm: the digest's algorithm is neither sha256
+	// ErrUnsupportedAlgorithm means the digest's algorithm is neither sha256
 	// nor sha512.
 	ErrUnsupportedAlgorithm = errors.New("unsupported digest algorithm")
-	// ErrInvalidDigest: the text is not a digest (algorithm:hex, with
+	// ErrInvalidDigest means the text is not a digest (algorithm:hex, with
 	// the algorithm's length of lower-case hex).
 	ErrInvalidDigest = errors.New("invalid digest")
 )
 
-// DigestError: the bytes of a blob do not match its descriptor. Nothing
+// DigestError means the bytes of a blob do not match its descriptor. Nothing
 // of it is kept; a corrupted cached copy is deleted.
 type DigestError struct {
 	// Digest and Size are what the blob should be.

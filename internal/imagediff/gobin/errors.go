@@ -5,12 +5,12 @@ import (
 	"fmt"
 )
 
-// ErrOldFormat: the executable was linked by Go 1.17 or earlier, whose
+// ErrOldFormat means the executable was linked by Go 1.17 or earlier, whose
 // build information a stream cannot reach. [ReadAt] reads it from a file
 // that allows random access.
 var ErrOldFormat = errors.New("go build info in the pre-1.18 pointer format")
 
-// FormatError: the executable carries a Go build information marker
+// FormatError means the executable carries a Go build information marker
 // whose contents cannot be decoded.
 type FormatError struct {
 	// Offset is the byte offset of the marker in the stream.
