@@ -5,8 +5,12 @@ import (
 	"debug/buildinfo"
 	"errors"
 	"io"
+	"maps"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -28,34 +32,51 @@ var (
 	}
 )
 
-// builtPrograms builds programA and programB (natively, plus programA
-// stripped and cross-compiled) once for the tests that need them.
-type builtPrograms struct {
-	a, b     string
-	variants map[string]string // name → path, all programA
-}
-
-func buildPrograms(t *testing.T) builtPrograms {
+// buildVariants builds programA natively, stripped and cross-compiled
+// (other architectures and, without -short, other executable formats).
+func buildVariants(t *testing.T) map[string]string {
 	t.Helper()
 	goToolchain(t)
 	proxy, modcache := t.TempDir(), t.TempDir()
-	writeProxy(t, proxy, []testModule{libV120, libV130, oldV010, newPseudo, pinV100, downV150, downV140})
-	bp := builtPrograms{
-		a:        buildProgram(t, proxy, modcache, programA, nil),
-		b:        buildProgram(t, proxy, modcache, programB, nil),
-		variants: map[string]string{},
+	writeProxy(t, proxy, programA.requires)
+	variants := map[string]string{
+		"native":   buildProgram(t, proxy, modcache, programA, nil),
+		"stripped": buildProgram(t, proxy, modcache, programA, nil, "-ldflags=-s -w"),
 	}
-	bp.variants["native"] = bp.a
-	bp.variants["stripped"] = buildProgram(t, proxy, modcache, programA, nil, "-ldflags=-s -w")
 	if runtime.GOARCH != "arm64" || runtime.GOOS != "linux" {
-		bp.variants["linux/arm64"] = buildProgram(t, proxy, modcache, programA, []string{"GOOS=linux", "GOARCH=arm64"})
+		variants["linux/arm64"] = buildProgram(t, proxy, modcache, programA, []string{"GOOS=linux", "GOARCH=arm64"})
 	}
 	if !testing.Short() {
 		// Other executable formats: PE and Mach-O.
-		bp.variants["windows/amd64"] = buildProgram(t, proxy, modcache, programA, []string{"GOOS=windows", "GOARCH=amd64"})
-		bp.variants["darwin/arm64"] = buildProgram(t, proxy, modcache, programA, []string{"GOOS=darwin", "GOARCH=arm64"})
+		variants["windows/amd64"] = buildProgram(t, proxy, modcache, programA, []string{"GOOS=windows", "GOARCH=amd64"})
+		variants["darwin/arm64"] = buildProgram(t, proxy, modcache, programA, []string{"GOOS=darwin", "GOARCH=arm64"})
 	}
-	return bp
+	return variants
+}
+
+// toolchainExecutables are the go command and the linker: large real
+// executables whose read-only data also holds the build info magic (as a
+// string constant of the code that reads or writes build info), before
+// their own build info.
+func toolchainExecutables(t *testing.T) map[string]string {
+	t.Helper()
+	goBin := goToolchain(t)
+	out, err := exec.CommandContext(t.Context(), goBin, "env", "GOROOT", "GOTOOLDIR").Output()
+	if err != nil {
+		t.Fatalf("go env: %v", err)
+	}
+	dirs := strings.Fields(string(out))
+	if len(dirs) != 2 {
+		t.Fatalf("go env GOROOT GOTOOLDIR printed %q", out)
+	}
+	exe := ""
+	if runtime.GOOS == "windows" {
+		exe = ".exe"
+	}
+	return map[string]string{
+		"go command": filepath.Join(dirs[0], "bin", "go"+exe),
+		"linker":     filepath.Join(dirs[1], "link"+exe),
+	}
 }
 
 // TestReadGoExecutables reads executables built here with the stream
@@ -63,8 +84,10 @@ func buildPrograms(t *testing.T) builtPrograms {
 // agree with debug/buildinfo.
 func TestReadGoExecutables(t *testing.T) {
 	t.Parallel()
-	bp := buildPrograms(t)
-	for name, path := range bp.variants {
+	variants := buildVariants(t)
+	executables := toolchainExecutables(t)
+	maps.Copy(executables, variants)
+	for name, path := range executables {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			bi, err := buildinfo.ReadFile(path)
@@ -72,7 +95,7 @@ func TestReadGoExecutables(t *testing.T) {
 				t.Fatalf("debug/buildinfo: %v", err)
 			}
 			want := fromBuildInfo(bi)
-			if got := moduleVersions(want); !cmp.Equal(got, map[string]string{
+			if got := moduleVersions(want); variants[name] != "" && !cmp.Equal(got, map[string]string{
 				"example.com/lib": "v1.2.0", "example.com/old": "v0.1.0", "example.com/pinned": "v1.0.0", "example.com/down": "v1.5.0",
 			}) {
 				t.Fatalf("the test built the wrong executable: modules %v", got)
@@ -126,6 +149,27 @@ func moduleVersions(info *Info) map[string]string {
 		m[d.Path] = d.Version
 	}
 	return m
+}
+
+// TestReadSystemExecutables reads the machine's own executables that Go
+// did not build: (nil, nil), as debug/buildinfo finds no build info.
+func TestReadSystemExecutables(t *testing.T) {
+	t.Parallel()
+	for _, path := range []string{"/bin/sh", "/bin/ls", "/usr/bin/env"} {
+		t.Run(path, func(t *testing.T) {
+			t.Parallel()
+			data, err := os.ReadFile(path)
+			if err != nil || !isExecutable(append(data, make([]byte, identSize)...)[:identSize]) {
+				t.Skipf("%s is not an executable here (%v)", path, err)
+			}
+			if bi, err := buildinfo.Read(bytes.NewReader(data)); err == nil {
+				t.Skipf("%s is a Go executable (%s)", path, bi.GoVersion)
+			}
+			if got, err := Read(bytes.NewReader(data)); got != nil || err != nil {
+				t.Errorf("Read = %+v, %v; want nil, nil", got, err)
+			}
+		})
+	}
 }
 
 // TestReadStopsAtBuildInfo checks that Read reads no further than the
