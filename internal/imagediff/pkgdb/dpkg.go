@@ -34,9 +34,9 @@ func scanErr(format string, line int, err error) error {
 // field are skipped.
 func ParseDpkg(r io.Reader) ([]Package, error) {
 	var (
-		pkgs  []Package
-		st    stanza
-		line  int
+		pkgs []Package
+		st   stanza
+		line int
 	)
 	flush := func() {
 		if p, ok := st.dpkgPackage(); ok {
