@@ -317,6 +317,9 @@ func TestParseRPMBadFiles(t *testing.T) {
 	bdb := read("testdata/rpm/Packages")
 	blobs := sqliteBlobs(t, "testdata/rpm/rpmdb.sqlite")
 	ndb := ndbFile(blobs)
+	small := makeBDB(binary.LittleEndian, blobs)
+	// The last off-page item of the hash page (page 1, item 5).
+	lastValue := 512 + int(binary.LittleEndian.Uint16(small[512+bdbPageHeaderSize+2*5:]))
 	patch := func(b []byte, off int, v ...byte) []byte {
 		b = slices.Clone(b)
 		copy(b[off:], v)
@@ -347,6 +350,9 @@ func TestParseRPMBadFiles(t *testing.T) {
 		{name: "bdb: btree", kind: RPMBerkeleyDB, file: patch(bdb, 12, 0x62, 0x31, 0x05, 0x00), unsupported: true},
 		{name: "bdb: truncated", kind: RPMBerkeleyDB, file: bdb[:len(bdb)/2]},
 		{name: "bdb: encrypted", kind: RPMBerkeleyDB, file: patch(bdb, 24, 1), unsupported: true},
+		{name: "bdb: overflow chain loops", kind: RPMBerkeleyDB, file: patch(small, 512*3+16, 3)},
+		{name: "bdb: value longer than its chain", kind: RPMBerkeleyDB, file: patch(small, lastValue+8, 0xff, 0xff)},
+		{name: "bdb: odd item count", kind: RPMBerkeleyDB, file: patch(small, 512+20, 3)},
 		{name: "not an rpm kind", kind: DpkgStatus, file: sqlite, unsupported: true},
 	}
 	for _, tt := range tests {
@@ -413,6 +419,7 @@ func FuzzParseRPM(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(uint8(RPMNDB), ndbFile(blobs))
+		f.Add(uint8(RPMBerkeleyDB), makeBDB(binary.LittleEndian, blobs))
 	}
 	f.Fuzz(func(t *testing.T, kind uint8, b []byte) {
 		k := RPMSQLite + Kind(kind%3)
@@ -447,4 +454,78 @@ func FuzzParseRPMHeader(f *testing.F) {
 			t.Fatalf("incomplete package %+v", p)
 		}
 	})
+}
+
+// makeBDB lays blobs out as a Berkeley DB hash file in the given byte
+// order, 512-byte pages: the metadata page, one hash page holding rpm's
+// inline record 0 (a 4-byte counter) and one off-page item per blob, and
+// each blob's chain of overflow pages.
+func makeBDB(order binary.ByteOrder, blobs [][]byte) []byte {
+	const ps = 512
+	pages := [][]byte{make([]byte, ps), make([]byte, ps)}
+	meta, hash := pages[0], pages[1]
+	order.PutUint32(meta[12:], bdbHashMagic)
+	order.PutUint32(meta[16:], 9)
+	order.PutUint32(meta[20:], ps)
+	meta[25] = bdbPageHashMeta
+	order.PutUint32(hash[8:], 1)
+	hash[25] = bdbPageHash
+	var items [][]byte
+	item := func(b []byte) { items = append(items, b) }
+	key := func(n uint32) {
+		k := []byte{bdbItemKeyData, 0, 0, 0, 0}
+		order.PutUint32(k[1:], n)
+		item(k)
+	}
+	key(0)
+	item([]byte{bdbItemKeyData, 1, 0, 0, 0})
+	for i, b := range blobs {
+		key(uint32(i + 1))
+		first := uint32(len(pages))
+		for off := 0; off < len(b); off += ps - bdbPageHeaderSize {
+			p := make([]byte, ps)
+			n := copy(p[bdbPageHeaderSize:], b[off:])
+			order.PutUint32(p[8:], uint32(len(pages)))
+			order.PutUint16(p[22:], uint16(n))
+			p[25] = bdbPageOverflow
+			if off+n < len(b) {
+				order.PutUint32(p[16:], uint32(len(pages)+1))
+			}
+			pages = append(pages, p)
+		}
+		v := make([]byte, bdbOffPageSize)
+		v[0] = bdbItemOffPage
+		order.PutUint32(v[4:], first)
+		order.PutUint32(v[8:], uint32(len(b)))
+		item(v)
+	}
+	end := ps
+	order.PutUint16(hash[20:], uint16(len(items)))
+	for i, it := range items {
+		end -= len(it)
+		copy(hash[end:], it)
+		order.PutUint16(hash[bdbPageHeaderSize+2*i:], uint16(end))
+	}
+	order.PutUint16(hash[22:], uint16(end))
+	order.PutUint32(meta[32:], uint32(len(pages)-1))
+	return bytes.Join(pages, nil)
+}
+
+func TestParseRPMBerkeleyDBByteOrders(t *testing.T) {
+	t.Parallel()
+	blobs := sqliteBlobs(t, "testdata/rpm/rpmdb.sqlite")
+	for _, order := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
+		t.Run(order.String(), func(t *testing.T) {
+			t.Parallel()
+			file := makeBDB(order, blobs)
+			got, err := ParseRPM(RPMBerkeleyDB, bytes.NewReader(file), int64(len(file)))
+			if err != nil {
+				t.Fatalf("ParseRPM(bdb): %v", err)
+			}
+			sortPackages(got)
+			if diff := cmp.Diff([]Package{rpmHello, rpmWorld}, got); diff != "" {
+				t.Errorf("ParseRPM(bdb) (-want +got):\n%s", diff)
+			}
+		})
+	}
 }
