@@ -27,8 +27,8 @@ func walkBDB(r io.ReaderAt, size int64, fn func([]byte) error) error {
 	if size < int64(len(meta)) {
 		return malformed("bdb: file of %d bytes", size)
 	}
-	if _, err := r.ReadAt(meta[:], 0); err != nil {
-		return malformed("bdb: reading metadata: %v", err)
+	if err := readAt(r, meta[:], 0, "bdb: reading metadata"); err != nil {
+		return err
 	}
 	var order binary.ByteOrder = binary.LittleEndian
 	switch {
@@ -58,8 +58,8 @@ func walkBDB(r io.ReaderAt, size int64, fn func([]byte) error) error {
 	db := &bdbFile{r: r, order: order, pageSize: pageSize, pages: pages, used: make(map[uint32]bool)}
 	page := make([]byte, pageSize)
 	for n := int64(1); n < pages; n++ {
-		if _, err := r.ReadAt(page, n*pageSize); err != nil {
-			return malformed("bdb: reading page %d: %v", n, err)
+		if err := readAt(r, page, n*pageSize, "bdb: reading page %d", n); err != nil {
+			return err
 		}
 		if t := page[25]; t != bdbPageHash && t != bdbPageHashOld {
 			continue
@@ -136,8 +136,8 @@ func (db *bdbFile) overflow(pgno uint32, total int64) ([]byte, error) {
 			return nil, malformed("bdb: broken overflow chain at page %d", pgno)
 		}
 		db.used[pgno] = true
-		if _, err := db.r.ReadAt(page, int64(pgno)*db.pageSize); err != nil {
-			return nil, malformed("bdb: reading page %d: %v", pgno, err)
+		if err := readAt(db.r, page, int64(pgno)*db.pageSize, "bdb: reading page %d", pgno); err != nil {
+			return nil, err
 		}
 		if page[25] != bdbPageOverflow {
 			return nil, malformed("bdb: page %d has type %d, not overflow", pgno, page[25])

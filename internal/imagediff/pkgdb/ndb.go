@@ -30,8 +30,8 @@ func walkNDB(r io.ReaderAt, size int64, fn func([]byte) error) error {
 	if size < ndbHeaderSize {
 		return malformed("ndb: file of %d bytes", size)
 	}
-	if _, err := r.ReadAt(h[:], 0); err != nil {
-		return malformed("ndb: reading header: %v", err)
+	if err := readAt(r, h[:], 0, "ndb: reading header"); err != nil {
+		return err
 	}
 	if binary.LittleEndian.Uint32(h[0:]) != ndbMagic {
 		return malformed("ndb: bad magic")
@@ -44,8 +44,8 @@ func walkNDB(r io.ReaderAt, size int64, fn func([]byte) error) error {
 		return malformed("ndb: %d slot pages in a file of %d bytes", slotPages, size)
 	}
 	slots := make([]byte, int64(slotPages)*ndbPageSize)
-	if _, err := r.ReadAt(slots, 0); err != nil {
-		return malformed("ndb: reading slots: %v", err)
+	if err := readAt(r, slots, 0, "ndb: reading slots"); err != nil {
+		return err
 	}
 	for off := ndbHeaderSize; off+ndbSlotSize <= len(slots); off += ndbSlotSize {
 		s := slots[off : off+ndbSlotSize]
@@ -62,8 +62,8 @@ func walkNDB(r io.ReaderAt, size int64, fn func([]byte) error) error {
 			return malformed("ndb: package %d: blob of %d bytes at %d beyond the file", pkgIdx, blkLen, blkOff)
 		}
 		var bh [ndbBlobHead]byte
-		if _, err := r.ReadAt(bh[:], blkOff); err != nil {
-			return malformed("ndb: package %d: %v", pkgIdx, err)
+		if err := readAt(r, bh[:], blkOff, "ndb: package %d", pkgIdx); err != nil {
+			return err
 		}
 		if binary.LittleEndian.Uint32(bh[0:]) != ndbBlobMagic || binary.LittleEndian.Uint32(bh[4:]) != pkgIdx {
 			return malformed("ndb: package %d: bad blob head", pkgIdx)
@@ -73,8 +73,8 @@ func walkNDB(r io.ReaderAt, size int64, fn func([]byte) error) error {
 			return malformed("ndb: package %d: blob of %d bytes overruns its %d blocks", pkgIdx, n, blkLen/ndbBlockSize)
 		}
 		blob := make([]byte, n)
-		if _, err := r.ReadAt(blob, blkOff+ndbBlobHead); err != nil {
-			return malformed("ndb: package %d: %v", pkgIdx, err)
+		if err := readAt(r, blob, blkOff+ndbBlobHead, "ndb: package %d", pkgIdx); err != nil {
+			return err
 		}
 		if err := fn(blob); err != nil {
 			return err

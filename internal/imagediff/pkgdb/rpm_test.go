@@ -529,3 +529,24 @@ func TestParseRPMBerkeleyDBByteOrders(t *testing.T) {
 		})
 	}
 }
+
+// failingReader fails every read with err.
+type failingReader struct{ err error }
+
+func (r failingReader) ReadAt([]byte, int64) (int, error) { return 0, r.err }
+
+// TestParseRPMReaderError checks that a failing reader is reported as
+// itself, not as a malformed database.
+func TestParseRPMReaderError(t *testing.T) {
+	t.Parallel()
+	errDisk := errors.New("disk on fire")
+	for _, kind := range []Kind{RPMSQLite, RPMNDB, RPMBerkeleyDB} {
+		t.Run(kind.String(), func(t *testing.T) {
+			t.Parallel()
+			_, err := ParseRPM(kind, failingReader{errDisk}, 1<<20)
+			if !errors.Is(err, errDisk) || errors.Is(err, ErrMalformed) {
+				t.Errorf("ParseRPM: got %v, want the reader's error and not ErrMalformed", err)
+			}
+		})
+	}
+}

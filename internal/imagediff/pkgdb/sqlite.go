@@ -38,8 +38,8 @@ func openSQLite(r io.ReaderAt, size int64) (*sqliteDB, error) {
 	if size < sqliteHeaderSize {
 		return nil, malformed("sqlite: file of %d bytes is shorter than its header", size)
 	}
-	if _, err := r.ReadAt(h[:], 0); err != nil {
-		return nil, malformed("sqlite: reading header: %v", err)
+	if err := readAt(r, h[:], 0, "sqlite: reading header"); err != nil {
+		return nil, err
 	}
 	if string(h[:16]) != sqliteMagic {
 		return nil, malformed("sqlite: bad magic")
@@ -68,8 +68,8 @@ func (db *sqliteDB) page(n uint32) ([]byte, error) {
 		return nil, malformed("sqlite: page %d out of range (1..%d)", n, db.pages)
 	}
 	p := make([]byte, db.pageSize)
-	if _, err := db.r.ReadAt(p, int64(n-1)*int64(db.pageSize)); err != nil {
-		return nil, malformed("sqlite: reading page %d: %v", n, err)
+	if err := readAt(db.r, p, int64(n-1)*int64(db.pageSize), "sqlite: reading page %d", n); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
