@@ -162,20 +162,20 @@ func dropCommon(olds, news []Package) ([]Package, []Package) {
 }
 
 // change describes old becoming new; ok is false when nothing differs.
-func change(old, new Package) (Change, bool) {
-	c := Change{Ecosystem: new.Ecosystem, Name: new.Name, Arch: new.Arch, Before: old.Version, After: new.Version}
-	if old.Arch != new.Arch {
+func change(old, cur Package) (Change, bool) {
+	c := Change{Ecosystem: cur.Ecosystem, Name: cur.Name, Arch: cur.Arch, Before: old.Version, After: cur.Version}
+	if old.Arch != cur.Arch {
 		c.BeforeArch = old.Arch
 	}
-	if old.Source != new.Source {
-		c.BeforeSource, c.AfterSource = old.Source, new.Source
+	if old.Source != cur.Source {
+		c.BeforeSource, c.AfterSource = old.Source, cur.Source
 	}
-	switch cmpv := CompareVersions(new.Ecosystem, old.Version, new.Version); {
+	switch cmpv := CompareVersions(cur.Ecosystem, old.Version, cur.Version); {
 	case cmpv < 0:
 		c.Kind = Upgraded
 	case cmpv > 0:
 		c.Kind = Downgraded
-	case old.Version != new.Version || c.BeforeArch != "" || c.BeforeSource != "":
+	case old.Version != cur.Version || c.BeforeArch != "" || c.BeforeSource != "":
 		c.Kind = Changed
 	default:
 		return Change{}, false

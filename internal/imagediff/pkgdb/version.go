@@ -139,12 +139,12 @@ func compareRPM(a, b string) int {
 	if c := compareNumeric(ea, eb); c != 0 {
 		return c
 	}
-	va, rela := splitRevision(ra)
-	vb, relb := splitRevision(rb)
-	if c := rpmvercmp(va, vb); c != 0 {
+	verA, relA := splitRevision(ra)
+	verB, relB := splitRevision(rb)
+	if c := rpmvercmp(verA, verB); c != 0 {
 		return c
 	}
-	return rpmvercmp(rela, relb)
+	return rpmvercmp(relA, relB)
 }
 
 // rpmvercmp is rpm's segment comparison: alphanumeric segments separated by

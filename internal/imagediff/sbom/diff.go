@@ -130,8 +130,8 @@ func dropCommon(olds, news []Package) ([]Package, []Package) {
 	return o, n
 }
 
-func versionChange(k key, old, new Package) Change {
-	c := Change{Name: new.Name, PURL: new.PURL, Kind: pkgdb.Changed, Before: old.Version, After: new.Version}
+func versionChange(k key, old, cur Package) Change {
+	c := Change{Name: cur.Name, PURL: cur.PURL, Kind: pkgdb.Changed, Before: old.Version, After: cur.Version}
 	var eco pkgdb.Ecosystem
 	switch k.purlType {
 	case "deb":
@@ -143,7 +143,7 @@ func versionChange(k key, old, new Package) Change {
 	default:
 		return c
 	}
-	switch pkgdb.CompareVersions(eco, old.Version, new.Version) {
+	switch pkgdb.CompareVersions(eco, old.Version, cur.Version) {
 	case -1:
 		c.Kind = pkgdb.Upgraded
 	case 1:

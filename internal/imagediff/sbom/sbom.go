@@ -99,7 +99,7 @@ func parseJSON(b []byte, depth int) (*Document, error) {
 	}
 	var s sniff
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	switch {
 	case s.SPDXVersion != "":
@@ -113,7 +113,7 @@ func parseJSON(b []byte, depth int) (*Document, error) {
 		payload, err := base64.StdEncoding.DecodeString(s.Payload)
 		if err != nil {
 			if payload, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(s.Payload, "=")); err != nil {
-				return nil, fmt.Errorf("%w: DSSE payload: %v", ErrMalformed, err)
+				return nil, fmt.Errorf("%w: DSSE payload: %w", ErrMalformed, err)
 			}
 		}
 		return wrapped(payload, depth, "dsse")
@@ -155,7 +155,7 @@ func parseSPDX(b []byte) (*Document, error) {
 		} `json:"packages"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("%w: SPDX: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: SPDX: %w", ErrMalformed, err)
 	}
 	if !strings.HasPrefix(doc.SPDXVersion, "SPDX-2.") {
 		return nil, fmt.Errorf("%w: SPDX version %s", ErrUnsupportedFormat, doc.SPDXVersion)
@@ -188,7 +188,7 @@ func parseCycloneDX(b []byte) (*Document, error) {
 		Components  json.RawMessage `json:"components"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("%w: CycloneDX: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: CycloneDX: %w", ErrMalformed, err)
 	}
 	switch doc.SpecVersion {
 	case "1.2", "1.3", "1.4", "1.5", "1.6", "1.7":
@@ -213,7 +213,7 @@ func (d *Document) addComponents(raw json.RawMessage, depth int) error {
 	}
 	var cs []cdxComponent
 	if err := json.Unmarshal(raw, &cs); err != nil {
-		return fmt.Errorf("%w: CycloneDX components: %v", ErrMalformed, err)
+		return fmt.Errorf("%w: CycloneDX components: %w", ErrMalformed, err)
 	}
 	for _, c := range cs {
 		name := c.Name
