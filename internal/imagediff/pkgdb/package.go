@@ -1,6 +1,7 @@
 package pkgdb
 
 import (
+	"io"
 	"path"
 	"strings"
 )
@@ -102,4 +103,21 @@ func Detect(p string) (Kind, bool) {
 		}
 	}
 	return 0, false
+}
+
+// NeedsRandomAccess reports whether databases of kind k are read with
+// ParseRPM from an io.ReaderAt (the caller spools them to disk) rather than
+// streamed through ParseDpkg or ParseApk.
+func (k Kind) NeedsRandomAccess() bool { return k.Ecosystem() == RPM }
+
+// Parse reads a database of any kind from r (size bytes), calling the
+// parser of its kind.
+func Parse(kind Kind, r io.ReaderAt, size int64) ([]Package, error) {
+	switch kind {
+	case DpkgStatus, DpkgStatusD:
+		return ParseDpkg(io.NewSectionReader(r, 0, size))
+	case ApkInstalled:
+		return ParseApk(io.NewSectionReader(r, 0, size))
+	}
+	return ParseRPM(kind, r, size)
 }
