@@ -126,7 +126,7 @@ func (db *bdbFile) hashPage(n uint32, page []byte, fn func([]byte) error) error 
 // overflow reads a value of length total from the overflow chain that
 // starts at page pgno.
 func (db *bdbFile) overflow(pgno uint32, total int64) ([]byte, error) {
-	if total > sqliteMaxPayload {
+	if total > sqliteMaxPayload || total > db.pages*db.pageSize {
 		return nil, malformed("bdb: value of %d bytes", total)
 	}
 	v := make([]byte, 0, total)

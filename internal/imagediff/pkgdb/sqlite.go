@@ -171,7 +171,8 @@ func (db *sqliteDB) leafCell(n uint32, p []byte, c int) (int64, []byte, error) {
 		return 0, nil, malformed("sqlite: page %d: bad rowid", n)
 	}
 	c += k
-	if size > sqliteMaxPayload {
+	// A record cannot be larger than the file, nor than sqliteMaxPayload.
+	if size > sqliteMaxPayload || size > uint64(db.pages)*uint64(db.pageSize) {
 		return 0, nil, malformed("sqlite: page %d: record of %d bytes", n, size)
 	}
 	total := int(size)
