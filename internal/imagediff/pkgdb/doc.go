@@ -14,6 +14,10 @@
 // tilde and caret), and Diff lists the packages added, removed, upgraded,
 // downgraded or otherwise changed between two lists.
 //
+// SQLite databases are read from the main file only: rpm checkpoints its
+// write-ahead log when it exits, and pages still in an rpmdb.sqlite-wal
+// file are not seen.
+//
 // Everything is pure Go and reads hostile input: every offset is bounds
 // checked, loops are bounded, and malformed data yields an error wrapping
 // ErrMalformed, never a panic. The package imports nothing from Kubernetes
