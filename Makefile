@@ -83,10 +83,11 @@ controlplane: ## build etcd, kube-apiserver and kube-controller-manager 1.37 (K8
 	@bash hack/controlplane.sh >/dev/null
 
 .PHONY: tools
-tools: ## install Debian's docker-registry and jq (and gcc for -race) with apt-get when missing
+tools: ## install Debian's docker-registry, jq and rpm (and gcc for -race) with apt-get when missing
 	@pkgs=(); \
 	command -v docker-registry >/dev/null 2>&1 || pkgs+=(docker-registry); \
 	command -v jq >/dev/null 2>&1 || pkgs+=(jq); \
+	command -v rpmbuild >/dev/null 2>&1 || pkgs+=(rpm); \
 	if [ "$(RACE)" = 1 ] && ! command -v "$$($(GO) env CC)" >/dev/null 2>&1; then pkgs+=(gcc libc6-dev); fi; \
 	[ $${#pkgs[@]} -eq 0 ] && exit 0; \
 	sudo=(); [ "$$(id -u)" -eq 0 ] || sudo=(sudo); \
