@@ -71,7 +71,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		for strings.Contains(sb.String(), fence) {
 			fence += "`"
 		}
-		fmt.Fprintf(bw, "\n<details><summary>%s: %s</summary>\n\n%sdiff\n%s%s\n\n</details>\n", mdText(platformLabel(id)), mdText(Summary(id)), fence, diffMarkers(sb.String()), fence)
+		fmt.Fprintf(bw, "\n<details><summary>%s: %s</summary>\n\n%sdiff\n%s\n%s\n\n</details>\n", mdText(platformLabel(id)), mdText(Summary(id)), fence, diffMarkers(sb.String()), fence)
 	}
 	return bw.Flush()
 }

@@ -312,7 +312,7 @@ func writeImage(t *textWriter, id *ImageDiff) {
 		}
 		writeKeys(t, 2, "labels", c.Labels)
 		if h := c.History; h != nil {
-			t.line(2, "history (after %d common steps):", h.Common)
+			t.line(2, "history (after %s):", plural(h.Common, "common step", "common steps"))
 			for _, e := range h.Removed {
 				t.mark(3, Removed, "%s", oneLine(e.CreatedBy))
 			}
