@@ -371,7 +371,7 @@ func (d *differ) image(ctx context.Context, p pair) (*ImageDiff, error) {
 			if err != nil {
 				return nil, err
 			}
-			id.Platform = Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}.String()
+			id.Platform = platformOf(cfg)
 		}
 		return id, nil
 	}
@@ -392,7 +392,7 @@ func (d *differ) image(ctx context.Context, p pair) (*ImageDiff, error) {
 		return nil, err
 	}
 	if id.Platform == "" {
-		id.Platform = Platform{OS: cb.OS, Architecture: cb.Architecture, Variant: cb.Variant}.String()
+		id.Platform = platformOf(cb)
 	}
 	id.Config = diffConfig(ca, cb)
 	if id.Config == nil && p.a.image.Config.Digest != p.b.image.Config.Digest {
@@ -619,4 +619,12 @@ func (d *differ) referrers(ctx context.Context, p pair, id *ImageDiff) {
 	}
 	rd.Added, rd.Removed = setDiff(typesA, typesB)
 	id.Referrers = rd
+}
+
+// platformOf is a config's platform, "" when it names none.
+func platformOf(cfg *v1.ConfigFile) string {
+	if cfg.OS == "" && cfg.Architecture == "" {
+		return ""
+	}
+	return Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}.String()
 }

@@ -42,6 +42,9 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		}
 		if id.Config != nil {
 			cfg = plural(configChanges(id.Config), "change", "changes")
+			if configChanges(id.Config) == 0 {
+				cfg = "bytes differ"
+			}
 		}
 		if f := id.Files; f != nil {
 			files = fmt.Sprintf("+%d −%d ~%d", f.Summary.Added, f.Summary.Removed, f.Summary.Changed)
