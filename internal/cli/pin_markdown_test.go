@@ -85,8 +85,8 @@ func TestPinMarkdown(t *testing.T) {
 
 	t.Run("bad uses", func(t *testing.T) {
 		for args, want := range map[string]string{
-			"pin -o markdown -":  "-o markdown cannot be used when pinning stdin (-)",
-			"pin -o html " + dir: `unknown output format "html": use text, json or markdown`,
+			"pin -o markdown -":         "-o markdown cannot be used when pinning stdin (-)",
+			"pin -o html " + dir:        `unknown output format "html": use text, json or markdown`,
 			"pin --diff-summary " + dir: "--diff-summary goes with -o markdown",
 		} {
 			_, errOut, code := tagpin(t, "", strings.Fields(args)...)
