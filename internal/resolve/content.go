@@ -111,7 +111,7 @@ func (r *Resolver) Blob(ctx context.Context, ref imageref.Reference, desc Descri
 	var out io.ReadCloser
 	err := r.eachHost(ctx, ref, kc, func(h *host, cred *credential) error {
 		u := h.scheme + "://" + h.name + "/v2/" + ref.Path + "/blobs/" + desc.Digest.String()
-		resp, err := r.get(ctx, h, ref.Path, cred, u, "")
+		resp, err := r.get(ctx, h, ref.Path, cred, u, "") //nolint:bodyclose // the body is the blob returned to the caller, who closes it
 		if err != nil {
 			var se *statusError
 			if errors.As(err, &se) && se.code == http.StatusNotFound {
@@ -217,9 +217,8 @@ func (r *Resolver) classifyContent(ref imageref.Reference, h *host, cred *creden
 	)
 	switch {
 	case errors.As(err, &bm):
-		e := r.classify(ref, h, cred, &statusError{code: http.StatusNotFound}).(*Error)
-		e.Err, e.Detail = err, fmt.Sprintf("%s has no blob %s in repository %s", h.name, bm.digest, ref.Path)
-		return e
+		return &Error{Ref: ref.Original, Registry: h.name, Class: ErrNotFound, Reason: ReasonBlobUnknown, Status: http.StatusNotFound,
+			Detail: fmt.Sprintf("%s has no blob %s in repository %s", h.name, bm.digest, ref.Path), Err: err, Anonymous: cred == nil || cred.anonymous()}
 	case errors.As(err, &de):
 		return &Error{Ref: ref.Original, Registry: h.name, Class: ErrUnavailable, Reason: ReasonStatus, Detail: de.Error(), Err: err,
 			Anonymous: cred == nil || cred.anonymous()}

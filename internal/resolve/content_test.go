@@ -74,7 +74,7 @@ func TestManifestAndBlob(t *testing.T) {
 
 			_, err = r.Blob(t.Context(), mustParse(t, reg.Ref("app:1.0")), resolve.Descriptor{Digest: digest.FromString("absent")}, nil)
 			var e *resolve.Error
-			if !errors.As(err, &e) || !errors.Is(err, resolve.ErrNotFound) || !strings.Contains(e.Detail, "no blob") {
+			if !errors.As(err, &e) || !errors.Is(err, resolve.ErrNotFound) || e.Reason != resolve.ReasonBlobUnknown || !strings.Contains(e.Detail, "no blob") {
 				t.Errorf("Blob(absent) = %v, want ErrNotFound naming the blob", err)
 			}
 			_, err = r.Manifest(t.Context(), mustParse(t, reg.Ref("app:2.0")), nil)
