@@ -405,15 +405,14 @@ func (d *differ) image(ctx context.Context, p pair) (*ImageDiff, error) {
 	}
 	id.Layers = diffLayers(p.a.image, p.b.image, base(p.a.image.Annotations, p.aIndexAnn), base(p.b.image.Annotations, p.bIndexAnn))
 	id.Identical = id.Manifest == nil && id.Config == nil && id.Layers.Relation == RelationIdentical
-	if d.opts.Level < LevelFiles || id.Layers.Relation == RelationIdentical {
-		return id, nil
-	}
-	if d.opts.NewLayerReader == nil {
+	switch {
+	case d.opts.Level < LevelFiles || id.Layers.Relation == RelationIdentical:
+	case d.opts.NewLayerReader == nil:
 		d.note(fmt.Sprintf("%s: files and packages not compared: this build of tagpin has no layer reader", id.Platform))
-		return id, nil
-	}
-	if err := d.contents(ctx, p, id); err != nil {
-		return nil, err
+	default:
+		if err := d.contents(ctx, p, id); err != nil {
+			return nil, err
+		}
 	}
 	if d.opts.Level >= LevelPackages {
 		d.referrers(ctx, p, id)
