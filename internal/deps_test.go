@@ -30,6 +30,7 @@ func TestCorePackagesDoNotDependOnKubernetes(t *testing.T) {
 		"store/boltstore",
 		"notify",
 		"refresh",
+		"imagediff",
 	}
 	for _, p := range corePackages {
 		if !hasGoFiles(t, p) {

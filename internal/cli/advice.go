@@ -39,6 +39,8 @@ func advice(err error) string {
 		return fmt.Sprintf("pick one of the available platforms (--platform %s) or resolve without --platform", strings.Join(e.Platforms, ", "))
 	case resolve.ReasonManifestUnknown:
 		return "check the repository name and tag"
+	case resolve.ReasonBlobUnknown:
+		return "the registry has the manifest but lost a blob it names (garbage collection, or an incomplete push); push the image again"
 	case resolve.ReasonDeadline:
 		return "the registry is slow or unreachable; retry later or raise --timeout"
 	case resolve.ReasonNetwork:

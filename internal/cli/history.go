@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +12,9 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/duration"
 
+	"github.com/tagpin/tagpin/internal/imagediff"
 	"github.com/tagpin/tagpin/internal/imageref"
+	"github.com/tagpin/tagpin/internal/resolve"
 	"github.com/tagpin/tagpin/internal/store"
 	"github.com/tagpin/tagpin/internal/store/kubestore"
 	"github.com/tagpin/tagpin/internal/track"
@@ -27,6 +30,9 @@ type historyEntry struct {
 	// until the next move, or until now for the current digest.
 	CurrentFor float64 `json:"currentForSeconds"`
 	Current    bool    `json:"current"`
+	// Diff is what changed from the previous digest to this one (with
+	// --diff; not for the oldest).
+	Diff *moveDiff `json:"diff,omitempty"`
 }
 
 // historyOutput is `tagpin history -o json`.
@@ -47,6 +53,8 @@ func newHistoryCommand(stdio IO) *cobra.Command {
 		namespace   string
 		kubeconfig  string
 		kubeContext string
+		withDiff    bool
+		reg         registryFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "history REF",
@@ -59,10 +67,16 @@ It reads the local store, which tagpin resolve and tagpin pin fill unless
 --no-record is given, or with --kubeconfig or --context the records the
 webhook keeps in a cluster (--store kubernetes). Digests learned with a
 namespace's pull secrets are kept apart from public ones: --namespace shows
-that namespace's record.`,
+that namespace's record.
+
+With --diff, each move is compared with the one before it, as tagpin diff
+--level layers would: one line per move with the layers added and
+removed, the size change and the config changes (fetching manifests and
+configs only, never layers).`,
 		Example: `  tagpin history nginx:1.27
   tagpin history --full -o json ghcr.io/org/app:latest
-  tagpin history --context prod --namespace team-a registry.internal/app:latest`,
+  tagpin history --context prod --namespace team-a registry.internal/app:latest
+  tagpin history --diff nginx:latest`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
@@ -117,6 +131,14 @@ that namespace's record.`,
 				}
 			}
 			entries := historyEntries(tag, time.Now())
+			if withDiff {
+				r, err := reg.resolver(stdio.In)
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				diffMoves(cmd.Context(), r, ref, entries, reg.timeout)
+			}
 			if output == "json" {
 				return writeJSON(stdio.Out, historyOutput{
 					Reference:  args[0],
@@ -127,6 +149,9 @@ that namespace's record.`,
 					History:    entries,
 				})
 			}
+			if withDiff {
+				return printMoves(stdio.Out, entries, full)
+			}
 			return printHistory(stdio.Out, entries, full)
 		},
 	}
@@ -136,6 +161,10 @@ that namespace's record.`,
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "show the record learned with this namespace's pull secrets instead of the public one")
 	cmd.Flags().BoolVar(&full, "full", false, "show full digests")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().BoolVar(&withDiff, "diff", false, "also say what changed at each move (layers added and removed, size, config), one line per move; reads manifests and configs from the registry")
+	cmd.Flags().DurationVar(&reg.timeout, "timeout", 30*time.Second, "with --diff, time limit for comparing the images of one move")
+	reg.registerServer(cmd.Flags())
+	reg.registerCredentials(cmd.Flags())
 	return cmd
 }
 
@@ -184,4 +213,79 @@ func shortDigest(d string) string {
 		return d
 	}
 	return algo + ":" + hex[:12]
+}
+
+// moveDiff is what changed at one move of a tag.
+type moveDiff struct {
+	// Summary is the one-line summary tagpin diff prints per platform,
+	// for the first platform compared.
+	Summary       string `json:"summary,omitempty"`
+	Platform      string `json:"platform,omitempty"`
+	LayersAdded   int    `json:"layersAdded"`
+	LayersRemoved int    `json:"layersRemoved"`
+	SizeDelta     int64  `json:"sizeDelta"`
+	Identical     bool   `json:"identical"`
+	// Error says why the move could not be compared (a digest the
+	// registry no longer has, say).
+	Error string `json:"error,omitempty"`
+}
+
+// diffMoves compares each entry's digest with the next (older) one's, in
+// ref's repository, at level layers, and fills in entries' Diff.
+func diffMoves(ctx context.Context, r *resolve.Resolver, ref imageref.Reference, entries []historyEntry, timeout time.Duration) {
+	for i := 0; i+1 < len(entries); i++ {
+		md := &moveDiff{}
+		entries[i].Diff = md
+		a, errA := imageref.Parse(ref.Name + "@" + entries[i+1].Digest)
+		b, errB := imageref.Parse(ref.Name + "@" + entries[i].Digest)
+		if err := errors.Join(errA, errB); err != nil {
+			md.Error = err.Error()
+			continue
+		}
+		dctx, cancel := context.WithTimeout(ctx, timeout)
+		rep, err := imagediff.Diff(dctx, imagediff.NewRegistrySource(r, a, nil), imagediff.NewRegistrySource(r, b, nil), imagediff.Options{Level: imagediff.LevelLayers})
+		cancel()
+		if err != nil {
+			md.Error = diffError(err, []string{a.Original, b.Original}, timeout, dctx.Err()).Error()
+			continue
+		}
+		md.Identical = rep.Identical
+		if len(rep.Images) == 0 {
+			continue
+		}
+		id := &rep.Images[0]
+		md.Platform, md.Summary = id.Platform, imagediff.Summary(id)
+		if len(rep.Images) > 1 {
+			md.Summary += fmt.Sprintf(" (and %d more platforms)", len(rep.Images)-1)
+		}
+		if id.Layers != nil {
+			md.LayersAdded, md.LayersRemoved, md.SizeDelta = len(id.Layers.Added), len(id.Layers.Removed), id.Layers.SizeDelta
+		}
+	}
+}
+
+// printMoves writes one line per move: the digest, when it became
+// current, and what changed from the digest before.
+func printMoves(w io.Writer, entries []historyEntry, full bool) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "DIGEST\tFIRST SEEN\tCHANGE")
+	for _, e := range entries {
+		d := e.Digest
+		if !full {
+			d = shortDigest(d)
+		}
+		change := "(oldest known)"
+		if md := e.Diff; md != nil {
+			switch {
+			case md.Error != "":
+				change = "error: " + md.Error
+			case md.Platform != "":
+				change = md.Platform + ": " + md.Summary
+			default:
+				change = md.Summary
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", d, e.FirstSeen.Local().Format(time.DateTime), change)
+	}
+	return tw.Flush()
 }

@@ -25,6 +25,7 @@ func newPinCommand(stdio IO) *cobra.Command {
 		opts        pin.Options
 		output      string
 		diff        bool
+		diffSummary bool
 		concurrency int
 	)
 	cmd := &cobra.Command{
@@ -125,6 +126,9 @@ failed (including an internal error; the other files are still done),
 			if slices.Contains(args, "-") && (output == "json" || output == "markdown") {
 				return fmt.Errorf("-o %s cannot be used when pinning stdin (-): stdout carries the pinned text", output)
 			}
+			if diffSummary && output != "markdown" {
+				return fmt.Errorf("--diff-summary goes with -o markdown: it adds a column to the Markdown report")
+			}
 			if opts.Check && diff {
 				return fmt.Errorf("--check and --diff do not go together: --check reports, --diff shows the changes")
 			}
@@ -156,7 +160,11 @@ failed (including an internal error; the other files are still done),
 					return err
 				}
 			case "markdown":
-				if err := writeReportMarkdown(stdio.Out, report, opts.Check, storeMovedAt(cmd.Context(), tr), time.Now()); err != nil {
+				var changes changeSummary
+				if diffSummary {
+					changes = diffSummaries(cmd.Context(), r, reg.timeout)
+				}
+				if err := writeReportMarkdown(stdio.Out, report, opts.Check, storeMovedAt(cmd.Context(), tr), changes, time.Now()); err != nil {
 					return err
 				}
 			default:
@@ -177,6 +185,7 @@ failed (including an internal error; the other files are still done),
 	cmd.Flags().BoolVar(&opts.Check, "check", false, "change nothing; exit 2 when any reference is unpinned or stale")
 	cmd.Flags().BoolVar(&diff, "diff", false, "print a unified diff of the changes instead of writing files")
 	cmd.Flags().IntVar(&concurrency, "concurrency", 8, "references resolved in parallel")
+	cmd.Flags().BoolVar(&diffSummary, "diff-summary", false, fmt.Sprintf("with -o markdown, say in a column what changed for each refreshed pin (layers added and removed, size, config; from manifests and configs only, at most %d pins, within --timeout each)", maxChangeSummaries))
 	cmd.Flags().BoolVar(&opts.BreakHardlinks, "break-hardlinks", false, "also rewrite files with more than one hard link (the other links keep the old content)")
 	cmd.Flags().BoolVar(&opts.HelmDigests, "helm-values", false, "add a digest: key after tag: to Helm values image maps that have none (maps with one are always pinned)")
 	cmd.Flags().BoolVar(&opts.FollowSymlinks, "follow-symlinks", false, "also pin the files that symbolic links in a directory point at outside it")

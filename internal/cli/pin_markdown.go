@@ -10,8 +10,10 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/duration"
 
+	"github.com/tagpin/tagpin/internal/imagediff"
 	"github.com/tagpin/tagpin/internal/imageref"
 	"github.com/tagpin/tagpin/internal/pin"
+	"github.com/tagpin/tagpin/internal/resolve"
 	"github.com/tagpin/tagpin/internal/track"
 )
 
@@ -42,11 +44,56 @@ func storeMovedAt(ctx context.Context, tr *track.Tracker) movedAt {
 	}
 }
 
+// changeSummary says in one line what changed from image ref (as written
+// in the file, with its old digest) to digest d, or "" when it cannot.
+type changeSummary func(ref, d string) string
+
+// maxChangeSummaries bounds the diffs one pin run makes for its
+// Markdown report; pins beyond it get no summary.
+const maxChangeSummaries = 20
+
+// diffSummaries answers changeSummary by comparing the two images'
+// manifests, configs and layer lists (no layer is fetched), each
+// comparison within timeout, for the first maxChangeSummaries pins.
+func diffSummaries(ctx context.Context, r *resolve.Resolver, timeout time.Duration) changeSummary {
+	n := 0
+	return func(ref, d string) string {
+		if n >= maxChangeSummaries {
+			return ""
+		}
+		name, old, ok := strings.Cut(ref, "@")
+		if !ok {
+			return ""
+		}
+		n++
+		a, errA := imageref.Parse(name + "@" + old)
+		b, errB := imageref.Parse(name + "@" + d)
+		if errA != nil || errB != nil {
+			return ""
+		}
+		dctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		rep, err := imagediff.Diff(dctx, imagediff.NewRegistrySource(r, a, nil), imagediff.NewRegistrySource(r, b, nil), imagediff.Options{Level: imagediff.LevelLayers})
+		if err != nil {
+			return "not compared: " + diffError(err, []string{a.Original, b.Original}, timeout, dctx.Err()).Error()
+		}
+		if len(rep.Images) == 0 {
+			return ""
+		}
+		s := imagediff.Summary(&rep.Images[0])
+		if len(rep.Images) > 1 {
+			s = rep.Images[0].Platform + ": " + s + fmt.Sprintf(" (and %d more platforms)", len(rep.Images)-1)
+		}
+		return s
+	}
+}
+
 // writeReportMarkdown writes r as Markdown for a pull request's body or
 // a CI job summary: a sentence of counts, a table of the references added
 // or refreshed (or, in check mode, to add or refresh) with their old and
-// new digests and when the tag moved, and the failures.
-func writeReportMarkdown(w io.Writer, r *pin.Report, check bool, moved movedAt, now time.Time) error {
+// new digests and when the tag moved (and, when changes is set, what
+// changed), and the failures.
+func writeReportMarkdown(w io.Writer, r *pin.Report, check bool, moved movedAt, changes changeSummary, now time.Time) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintln(bw, "### tagpin pin")
 	fmt.Fprintln(bw)
@@ -74,8 +121,13 @@ func writeReportMarkdown(w io.Writer, r *pin.Report, check bool, moved movedAt, 
 		}
 		if !header {
 			fmt.Fprintln(bw)
-			fmt.Fprintln(bw, "| File | Image | Old digest | New digest | Tag moved | |")
-			fmt.Fprintln(bw, "|---|---|---|---|---|---|")
+			if changes != nil {
+				fmt.Fprintln(bw, "| File | Image | Old digest | New digest | Tag moved | Changes | |")
+				fmt.Fprintln(bw, "|---|---|---|---|---|---|---|")
+			} else {
+				fmt.Fprintln(bw, "| File | Image | Old digest | New digest | Tag moved | |")
+				fmt.Fprintln(bw, "|---|---|---|---|---|---|")
+			}
 			header = true
 		}
 		name, old, _ := strings.Cut(it.Ref, "@")
@@ -92,7 +144,15 @@ func writeReportMarkdown(w io.Writer, r *pin.Report, check bool, moved movedAt, 
 				}
 			}
 		}
-		fmt.Fprintf(bw, "| %s | %s | %s | %s | %s | %s |\n", code(location(it)), code(name), oldCell, newCell, movedCell, it.Action)
+		if changes != nil {
+			changeCell := ""
+			if old != "" && it.Digest != "" && old != it.Digest {
+				changeCell = cell(changes(it.Ref, it.Digest))
+			}
+			fmt.Fprintf(bw, "| %s | %s | %s | %s | %s | %s | %s |\n", code(location(it)), code(name), oldCell, newCell, movedCell, changeCell, it.Action)
+		} else {
+			fmt.Fprintf(bw, "| %s | %s | %s | %s | %s | %s |\n", code(location(it)), code(name), oldCell, newCell, movedCell, it.Action)
+		}
 	}
 	failed := false
 	for _, it := range r.Items {

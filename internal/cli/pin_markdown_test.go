@@ -43,6 +43,11 @@ func TestPinMarkdown(t *testing.T) {
 			`^\| ` + "`" + regexp.QuoteMeta(file("a|b.yaml")+":1") + "` \\| `" + regexp.QuoteMeta(reg.Ref("web:1.0")) + "` \\| `" + short(d1.String()) + "` \\| `" + short(d2.String()) + "` \\| " + moved + ` \| stale \|$`,
 			`^\| ` + "`" + regexp.QuoteMeta(file("new.yaml")+":1") + "` \\| `" + regexp.QuoteMeta(reg.Ref("web:1.0")) + "` \\| none \\| not resolved \\|  \\| unpinned \\|$",
 		}},
+		{"check with a diff summary", []string{"--check", "--diff-summary"}, 2, []string{
+			`^\| File \| Image \| Old digest \| New digest \| Tag moved \| Changes \| \|$`,
+			`^\| ` + "`" + regexp.QuoteMeta(file("a|b.yaml")+":1") + "` \\| `" + regexp.QuoteMeta(reg.Ref("web:1.0")) + "` \\| `" + short(d1.String()) + "` \\| `" + short(d2.String()) + "` \\| " + moved + ` \| layers \+1 -1 \(base image changed\), [+-]\d+ B, config bytes differ \| stale \|$`,
+			"^\\| `" + regexp.QuoteMeta(file("new.yaml")+":1") + "` \\| `" + regexp.QuoteMeta(reg.Ref("web:1.0")) + "` \\| none \\| not resolved \\|  \\|  \\| unpinned \\|$",
+		}},
 		{"update", []string{"--update"}, 1, []string{
 			`^Added 1 pin and refreshed 1 pin in 2 files; 0 up to date, 0 pins left stale, 0 skipped, 1 failure\.$`,
 			`^\| ` + "`" + regexp.QuoteMeta(file("a|b.yaml")+":1") + "` \\| `" + regexp.QuoteMeta(reg.Ref("web:1.0")) + "` \\| `" + short(d1.String()) + "` \\| `" + short(d2.String()) + "` \\| " + moved + ` \| refreshed \|$`,
@@ -80,8 +85,9 @@ func TestPinMarkdown(t *testing.T) {
 
 	t.Run("bad uses", func(t *testing.T) {
 		for args, want := range map[string]string{
-			"pin -o markdown -":  "-o markdown cannot be used when pinning stdin (-)",
-			"pin -o html " + dir: `unknown output format "html": use text, json or markdown`,
+			"pin -o markdown -":         "-o markdown cannot be used when pinning stdin (-)",
+			"pin -o html " + dir:        `unknown output format "html": use text, json or markdown`,
+			"pin --diff-summary " + dir: "--diff-summary goes with -o markdown",
 		} {
 			_, errOut, code := tagpin(t, "", strings.Fields(args)...)
 			if code != 1 || !strings.Contains(errOut, want) {

@@ -31,6 +31,12 @@ func (f *registryFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.platform, "platform", "", "resolve multi-platform tags to this platform's manifest (os/arch[/variant]) instead of the index")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "time limit for resolving one reference, retries included")
 	f.registerServer(fs)
+	f.registerCredentials(fs)
+}
+
+// registerCredentials registers the flags that give one registry's
+// credential on the command line.
+func (f *registryFlags) registerCredentials(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.username, "username", "u", "", "username for --auth-registry (with --password-stdin)")
 	fs.BoolVar(&f.passwordStdin, "password-stdin", false, "read the password or token for --auth-registry from stdin")
 	fs.StringVar(&f.authRegistry, "auth-registry", "", "registry host[:port] that --username and --password-stdin are for")

@@ -66,7 +66,7 @@ as written.`,
 	root.SetErr(stdio.Err)
 	root.AddCommand(newResolveCommand(stdio), newPinCommand(stdio), newHistoryCommand(stdio), newWebhookCommand(stdio))
 	root.AddCommand(newStoreCommand(stdio), newFnCommand(stdio))
-	root.AddCommand(newAuditCommand(stdio))
+	root.AddCommand(newAuditCommand(stdio), newDiffCommand(stdio))
 	// cobra's `completion bash|zsh|fish|powershell`, added now rather than
 	// when the command runs, so that the reference docs list it too.
 	root.InitDefaultCompletionCmd()

@@ -55,6 +55,9 @@ const (
 	// ReasonManifestUnknown (not found): the registry has no such
 	// repository, tag or digest.
 	ReasonManifestUnknown Reason = "manifest-unknown"
+	// ReasonBlobUnknown (not found): the registry has no such blob (a
+	// layer or config a manifest names) in the repository.
+	ReasonBlobUnknown Reason = "blob-unknown"
 	// ReasonPlatformMissing (not found): the image exists, not for the
 	// platform asked for; Platforms lists those it has.
 	ReasonPlatformMissing Reason = "platform-missing"
