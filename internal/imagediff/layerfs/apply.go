@@ -142,8 +142,8 @@ type applier struct {
 	stats LayerStats
 	// last is the name of the last entry read.
 	last      string
-	whiteouts []string
-	opaques   []string
+	whiteouts []marker
+	opaques   []marker
 	buf       []byte
 }
 
@@ -385,16 +385,9 @@ func (a *applier) hiddenInOverlay(p string) bool {
 func (a *applier) parents(p string) (parent int32, reason SkipReason, detail string) {
 	t := a.t
 	// Check first, create after: a skipped entry leaves no trace.
-	for d := parentPath(p); d != ""; d = parentPath(d) {
-		i, ok := t.index[d]
-		if !ok {
-			continue
-		}
-		if typ := t.nodes[i].typ; typ != Dir && typ != Whiteout {
-			return 0, SkipParent, fmt.Sprintf("%q is a %s", d, typ)
-		}
+	if reason, detail := a.checkParents(p); reason != "" {
+		return 0, reason, detail
 	}
-	parent = 0
 	for i := 0; i < len(p); i++ {
 		if p[i] != '/' {
 			continue
@@ -413,6 +406,22 @@ func (a *applier) parents(p string) (parent int32, reason SkipReason, detail str
 		parent = t.add(d, parent, node{typ: Dir, mode: 0o755, layer: a.layer, flags: flagImplicit})
 	}
 	return parent, "", ""
+}
+
+// checkParents reports a parent of p that is neither a directory nor a
+// whiteout (which parents replaces).
+func (a *applier) checkParents(p string) (SkipReason, string) {
+	t := a.t
+	for d := parentPath(p); d != ""; d = parentPath(d) {
+		i, ok := t.index[d]
+		if !ok {
+			continue
+		}
+		if typ := t.nodes[i].typ; typ != Dir && typ != Whiteout {
+			return SkipParent, fmt.Sprintf("%q is a %s", d, typ)
+		}
+	}
+	return "", ""
 }
 
 // put writes node n at p below parent: a directory over a directory keeps
@@ -447,39 +456,27 @@ const (
 	opaqueMarker   = ".wh..wh..opq"
 )
 
+// marker is a whiteout or an opaque marker of the layer being read.
+type marker struct {
+	// name is the tar entry's name, target the path it whites out or
+	// the directory it makes opaque.
+	name, target string
+}
+
 // whiteout records a whiteout or an opaque marker, applied by finish.
 func (a *applier) whiteout(name, dir, base string) error {
-	var target string
 	switch {
 	case base == opaqueMarker:
-		target = dir
+		a.opaques = append(a.opaques, marker{name: name, target: dir})
 	case strings.HasPrefix(base, whiteoutPrefix+whiteoutPrefix):
 		a.skip(name, SkipAufsMetadata, "")
-		return nil
 	default:
 		b := base[len(whiteoutPrefix):]
 		if b == "" || b == "." || b == ".." {
 			a.skip(name, SkipBadWhiteout, "")
 			return nil
 		}
-		target = path.Join(dir, b)
-	}
-	if target != "" {
-		// The marker's directory (opaque) or the whited-out path's
-		// parent must be a directory.
-		probe := target + "/x"
-		if base != opaqueMarker {
-			probe = target
-		}
-		if _, reason, detail := a.parents(probe); reason != "" {
-			a.skip(name, reason, detail)
-			return nil
-		}
-	}
-	if base == opaqueMarker {
-		a.opaques = append(a.opaques, target)
-	} else {
-		a.whiteouts = append(a.whiteouts, target)
+		a.whiteouts = append(a.whiteouts, marker{name: name, target: path.Join(dir, b)})
 	}
 	return nil
 }
@@ -488,11 +485,15 @@ func (a *applier) whiteout(name, dir, base string) error {
 // layers.
 func (a *applier) finish() {
 	t := a.t
-	for _, d := range a.opaques {
-		i, ok := t.lookup(d)
-		if !ok || t.nodes[i].typ != Dir {
-			continue
+	for _, m := range a.opaques {
+		// The marker's directory exists, if only implicitly.
+		if m.target != "" {
+			if _, reason, detail := a.parents(m.target + "/x"); reason != "" {
+				a.skip(m.name, reason, detail)
+				continue
+			}
 		}
+		i, _ := t.lookup(m.target)
 		for c := t.nodes[i].child; c != 0; {
 			next := t.nodes[c].next
 			a.prune(c)
@@ -502,24 +503,26 @@ func (a *applier) finish() {
 			a.markOpaque(i)
 		}
 	}
-	slices.SortFunc(a.whiteouts, ComparePaths)
-	for _, p := range slices.Compact(a.whiteouts) {
-		if i, ok := t.index[p]; ok {
-			if a.prune(i) {
-				if t.overlay && t.nodes[i].typ == Dir {
-					a.markOpaque(i)
-				}
-				continue
+	slices.SortFunc(a.whiteouts, func(x, y marker) int { return ComparePaths(x.target, y.target) })
+	a.whiteouts = slices.CompactFunc(a.whiteouts, func(x, y marker) bool { return x.target == y.target })
+	for _, m := range a.whiteouts {
+		p := m.target
+		if i, ok := t.index[p]; ok && a.prune(i) {
+			if t.overlay && t.nodes[i].typ == Dir {
+				a.markOpaque(i)
 			}
-		}
-		if !t.overlay {
 			continue
 		}
-		parent, ok := t.lookup(parentPath(p))
-		if !ok || t.nodes[parent].typ != Dir {
-			// A whiteout above it already hides it.
+		if reason, detail := a.checkParents(p); reason != "" {
+			a.skip(m.name, reason, detail)
 			continue
 		}
+		if !t.overlay || t.state(p) == stateAbsent {
+			// Nothing to record, or a whiteout or an opaque directory
+			// above it already hides it.
+			continue
+		}
+		parent, _, _ := a.parents(p)
 		t.add(p, parent, node{typ: Whiteout, layer: a.layer})
 	}
 }
