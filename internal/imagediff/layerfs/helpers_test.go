@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"io/fs"
 	"testing"
+	"time"
 
 	"github.com/tagpin/tagpin/internal/imagediff/layerfs"
 )
@@ -21,6 +22,7 @@ type tf struct {
 	uid, gid int
 	body     string
 	link     string
+	mtime    int64
 }
 
 func file(name, body string) tf { return tf{name: name, typ: tar.TypeReg, mode: 0o644, body: body} }
@@ -46,6 +48,7 @@ func tarLayer(t testing.TB, entries ...tf) []byte {
 			Uid:      e.uid,
 			Gid:      e.gid,
 			Linkname: e.link,
+			ModTime:  time.Unix(e.mtime, 0),
 			Format:   tar.FormatPAX,
 		}
 		if e.typ == tar.TypeReg {
