@@ -161,7 +161,7 @@ func TestApply(t *testing.T) {
 			want: []layerfs.Entry{wFile("a", "v2"), wHardlink("b", "a", "v1"), wHardlink("d", "c", "c")},
 		},
 		{
-			name: "hard link to a symlink is that symlink",
+			name:   "hard link to a symlink is that symlink",
 			layers: [][]tf{{symlink("s", "target"), hardlink("t", "s")}},
 			want:   []layerfs.Entry{wSymlink("s", "target"), wSymlink("t", "target")},
 		},
@@ -218,7 +218,7 @@ func TestApply(t *testing.T) {
 			}},
 		},
 		{
-			name: "names that are not UTF-8 are kept as they are",
+			name:   "names that are not UTF-8 are kept as they are",
 			layers: [][]tf{{file("caf\xe9", "latin1")}},
 			want:   []layerfs.Entry{wFile("caf\xe9", "latin1")},
 		},
