@@ -268,3 +268,24 @@ func TestSummarize(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestConcurrentReaders: Walk, Get and Diff of finished trees may run at
+// once (run with -race).
+func TestConcurrentReaders(t *testing.T) {
+	t.Parallel()
+	a, _ := build(t, false, []tf{file("a", "1"), file("d/b", "2")})
+	b, _ := build(t, true, []tf{file("a", "2"), whiteout("d/.wh.b")})
+	done := make(chan int)
+	for range 4 {
+		go func() {
+			n := len(layerfs.Diff(a, b, layerfs.DiffOptions{}))
+			_ = a.Walk(func(e *layerfs.Entry) error { _, _ = b.Get(e.Path); return nil })
+			done <- n
+		}()
+	}
+	for range 4 {
+		if n := <-done; n != 2 {
+			t.Errorf("Diff: %d changes, want 2", n)
+		}
+	}
+}

@@ -48,6 +48,14 @@
 // ("usr/bin/env"); they are sorted component by component (ComparePaths),
 // so a directory's entries follow it directly.
 //
+// # Hard links
+//
+// A hard link is another name of its target's inode: it takes the
+// target's type, attributes and content when the layer names it (a tar
+// archive names the target before the link), and keeps them when the
+// target is later rewritten or removed, as a file system does. Chains of
+// hard links therefore resolve once and cannot loop.
+//
 // # Hostile layers
 //
 // Entries whose name escapes the root, holds a NUL byte or is too long,

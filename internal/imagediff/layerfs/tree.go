@@ -8,9 +8,9 @@ import (
 )
 
 // Tree is the file index of an image built layer by layer (Apply). Only
-// the index is kept: about a hundred bytes per entry plus its path. A Tree
-// is not safe for concurrent use while Apply runs; Get, Walk and Len may
-// run concurrently with each other.
+// the index is kept: about 120 bytes per entry plus its path. A Tree is
+// not safe for concurrent use while Apply runs; Get, Walk, Len and Diff
+// may run concurrently with each other.
 type Tree struct {
 	overlay bool
 	// nodes[0] is the root directory, never reported.
@@ -95,17 +95,21 @@ func (t *Tree) Walk(fn func(e *Entry) error) error {
 	return nil
 }
 
-// order returns the live nodes in path order.
+// order returns the live nodes in path order. Apply sorts them once it
+// is done, so that readers never write to the tree.
 func (t *Tree) order() []int32 {
-	if t.sorted != nil {
+	if t.sorted != nil || t.live == 0 {
 		return t.sorted
 	}
+	return t.sortNodes()
+}
+
+func (t *Tree) sortNodes() []int32 {
 	s := make([]int32, 0, t.live)
 	for _, i := range t.index {
 		s = append(s, i)
 	}
 	slices.SortFunc(s, func(a, b int32) int { return ComparePaths(t.nodes[a].path, t.nodes[b].path) })
-	t.sorted = s
 	return s
 }
 
