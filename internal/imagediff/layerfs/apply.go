@@ -125,7 +125,6 @@ func (t *Tree) Apply(ctx context.Context, tarStream io.Reader, opts ApplyOptions
 	}
 	a.src = &countingReader{ctx: ctx, r: tarStream, max: a.lim.MaxLayerBytes}
 	err := a.run()
-	t.sorted = t.sortNodes()
 	a.stats.Bytes = a.src.n
 	if err != nil {
 		return a.stats, &LayerError{Layer: a.index, Path: a.last, Err: err}

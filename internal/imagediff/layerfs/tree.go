@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Tree is the file index of an image built layer by layer (Apply). Only
@@ -23,7 +24,9 @@ type Tree struct {
 	infos  map[int32]any
 	layers int
 	live   int
-	// sorted holds the live nodes in path order, nil after a change.
+	// sorted holds the live nodes in path order, nil after a change;
+	// readers (Walk, Diff) fill it under sortMu.
+	sortMu sync.Mutex
 	sorted []int32
 }
 
@@ -95,13 +98,15 @@ func (t *Tree) Walk(fn func(e *Entry) error) error {
 	return nil
 }
 
-// order returns the live nodes in path order. Apply sorts them once it
-// is done, so that readers never write to the tree.
+// order returns the live nodes in path order, sorted once after each
+// change.
 func (t *Tree) order() []int32 {
-	if t.sorted != nil || t.live == 0 {
-		return t.sorted
+	t.sortMu.Lock()
+	defer t.sortMu.Unlock()
+	if t.sorted == nil {
+		t.sorted = t.sortNodes()
 	}
-	return t.sortNodes()
+	return t.sorted
 }
 
 func (t *Tree) sortNodes() []int32 {
