@@ -169,7 +169,7 @@ func TestDecompressErrors(t *testing.T) {
 			if !errors.Is(err, tt.wantRead) || err == nil {
 				t.Fatalf("reading: %v, want %v", err, tt.wantRead)
 			}
-			if tt.wantRead == network && errors.Is(err, layerfs.ErrCorrupt) {
+			if errors.Is(tt.wantRead, network) && errors.Is(err, layerfs.ErrCorrupt) {
 				t.Errorf("reading: %v is classified corrupt", err)
 			}
 		})

@@ -196,7 +196,7 @@ func TestDiffOverlay(t *testing.T) {
 		{
 			name: "an implicit directory against a directory: its attributes are the base's, not compared",
 			a:    []tf{file("srv/x", "x")},
-			b:    []tf{tf{name: "srv/", typ: tar.TypeDir, mode: 0o700, uid: 9}, file("srv/x", "x")},
+			b:    []tf{{name: "srv/", typ: tar.TypeDir, mode: 0o700, uid: 9}, file("srv/x", "x")},
 		},
 		{
 			name: "an opaque directory against the base: changed, base unknown",
