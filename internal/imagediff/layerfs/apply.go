@@ -27,6 +27,11 @@ type ApplyOptions struct {
 	// Limits bounds what one layer may hold; the zero value means the
 	// defaults.
 	Limits Limits
+	// EStargz drops the metadata entries an eStargz layer holds at its
+	// root (stargz.index.json and the prefetch landmarks), which are not
+	// part of the image's file system. Set it for layers whose descriptor
+	// carries the containerd.io/snapshot/stargz/toc.digest annotation.
+	EStargz bool
 }
 
 // Limits bounds a layer. A zero field means its default.
@@ -256,6 +261,9 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 	}
 	if len(p) > a.lim.MaxPathLen {
 		a.skip(name, SkipPathTooLong, fmt.Sprint(len(p)))
+		return nil
+	}
+	if a.opts.EStargz && (p == "stargz.index.json" || p == ".prefetch.landmark" || p == ".no.prefetch.landmark") {
 		return nil
 	}
 	p = strings.Clone(p)

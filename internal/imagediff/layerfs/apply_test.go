@@ -2,6 +2,7 @@ package layerfs_test
 
 import (
 	"archive/tar"
+	"bytes"
 	"io/fs"
 	"testing"
 
@@ -246,5 +247,28 @@ func TestApply(t *testing.T) {
 				t.Errorf("skipped (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestApplyEStargz(t *testing.T) {
+	t.Parallel()
+	layer := tarLayer(t, file(".prefetch.landmark", "\xf0"), file("bin/app", "app"), file("stargz.index.json", "{}"), file("etc/stargz.index.json", "kept"))
+	for _, tt := range []struct {
+		estargz bool
+		want    []layerfs.Entry
+	}{
+		{true, []layerfs.Entry{wImplicit("bin"), wFile("bin/app", "app"), wImplicit("etc"), wFile("etc/stargz.index.json", "kept")}},
+		{false, []layerfs.Entry{
+			wFile(".prefetch.landmark", "\xf0"), wImplicit("bin"), wFile("bin/app", "app"), wImplicit("etc"),
+			wFile("etc/stargz.index.json", "kept"), wFile("stargz.index.json", "{}"),
+		}},
+	} {
+		tree := layerfs.NewTree()
+		if _, err := tree.Apply(t.Context(), bytes.NewReader(layer), layerfs.ApplyOptions{EStargz: tt.estargz}); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tt.want, entries(t, tree)); diff != "" {
+			t.Errorf("EStargz %v: tree (-want +got):\n%s", tt.estargz, diff)
+		}
 	}
 }
