@@ -342,8 +342,10 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 				link = a.t.links[ti]
 			}
 		case a.t.overlay && !a.hiddenInOverlay(target):
-			// The target is in the unknown base: its content is unknown.
+			// The target is in the unknown base: so are its type,
+			// attributes and content.
 			link = strings.Clone(target)
+			n.flags |= flagBaseTarget
 		default:
 			a.skip(name, SkipLinkMissing, target)
 			return nil

@@ -152,11 +152,15 @@ func diffPath(a, b *Tree, p string) (Change, bool) {
 			return c, false
 		}
 		c.Kind, c.Before, c.After = Changed, a.entry(ia), b.entry(ib)
-		c.BaseUnknown = slices.Contains(c.Fields, FieldOpaque)
+		c.BaseUnknown = slices.Contains(c.Fields, FieldOpaque) ||
+			(a.nodes[ia].flags|b.nodes[ib].flags)&flagBaseTarget != 0
 	case sa == statePresent && sb == stateAbsent:
 		c.Kind, c.Before = Removed, a.entry(a.index[p])
+		// A hard link to the base may stand for nothing (a directory).
+		c.BaseUnknown = a.nodes[a.index[p]].flags&flagBaseTarget != 0
 	case sa == stateAbsent && sb == statePresent:
 		c.Kind, c.After = Added, b.entry(b.index[p])
+		c.BaseUnknown = b.nodes[b.index[p]].flags&flagBaseTarget != 0
 	case sa == statePresent && sb == stateBase:
 		e := a.entry(a.index[p])
 		if e.Type == Dir && !e.Opaque {

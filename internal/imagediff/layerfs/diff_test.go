@@ -222,6 +222,25 @@ func TestDiffOverlay(t *testing.T) {
 			},
 		},
 		{
+			name: "a hard link to a base entry: its type and content are the base's, base unknown",
+			a:    []tf{hardlink("l", "t")},
+			b:    []tf{symlink("l", "t")},
+			want: []layerfs.Change{{
+				Path: "l", Kind: layerfs.Changed,
+				Before: &layerfs.Entry{Path: "l", Type: layerfs.Hardlink, Mode: 0o644, Link: "t"}, After: ptr(wSymlink("l", "t")),
+				Fields: []string{"type", "mode"}, BaseUnknown: true,
+			}},
+		},
+		{
+			name: "a hard link to a base entry against a whiteout: added, base unknown (the base entry may be a directory)",
+			a:    []tf{whiteout(".wh.l")},
+			b:    []tf{hardlink("l", "t")},
+			want: []layerfs.Change{{
+				Path: "l", Kind: layerfs.Added, After: &layerfs.Entry{Path: "l", Type: layerfs.Hardlink, Mode: 0o644, Link: "t"},
+				BaseUnknown: true,
+			}},
+		},
+		{
 			name: "a whited-out directory against a new one",
 			a:    []tf{whiteout(".wh.d")},
 			b:    []tf{file("d/x", "x")},

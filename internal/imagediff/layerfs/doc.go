@@ -42,7 +42,11 @@
 // whited out on one side and only in the base on the other is Removed or
 // Added with BaseUnknown ("removed, if the shared base had it"). A
 // directory that is neither opaque nor whited out is not compared against
-// the unknown base: its entries are.
+// the unknown base: its entries are. The base's entries below a directory
+// reported added, removed or changed in type, or below an opaque
+// directory, cannot be listed: that change stands for them. A hard link of an overlay tree to
+// an entry of the base has the base's type and content, so a change of it
+// has BaseUnknown too.
 //
 // Paths are slash-separated, cleaned and relative to the image's root
 // ("usr/bin/env"); they are sorted component by component (ComparePaths),

@@ -60,7 +60,9 @@ type Entry struct {
 	Link string
 	// Digest is "sha256:<hex>" of a regular file's content (of a hard
 	// link: its target's). It is empty for other types, and for a hard
-	// link of an overlay tree whose target is in the unknown base.
+	// link of an overlay tree whose target is in the unknown base (whose
+	// type, attributes and content are then the base's: Diff reports a
+	// change of such a link with BaseUnknown).
 	Digest string
 	// Info is what ApplyOptions.Inspect returned for this content.
 	Info any

@@ -50,6 +50,9 @@ const (
 	flagImplicit uint8 = 1 << iota
 	flagOpaque
 	flagDigest
+	// flagBaseTarget: a hard link of an overlay tree to an entry of the
+	// unknown base; its type, attributes and content are the base's.
+	flagBaseTarget
 )
 
 // NewTree returns an empty tree that, given every layer of an image bottom
