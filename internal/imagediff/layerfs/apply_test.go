@@ -167,10 +167,10 @@ func TestApply(t *testing.T) {
 			want:   []layerfs.Entry{wSymlink("s", "target"), wSymlink("t", "target")},
 		},
 		{
-			name: "hard links to missing targets, to directories and to themselves are skipped",
+			name: "hard links to missing targets, to directories, to themselves and in a loop are skipped",
 			layers: [][]tf{{
 				dir("d/"), hardlink("x", "missing"), hardlink("y", "d"), hardlink("z", "z"),
-				hardlink("later", "after"), file("after", "a"),
+				hardlink("later", "after"), file("after", "a"), hardlink("p", "q"), hardlink("q", "p"),
 			}},
 			want: []layerfs.Entry{wFile("after", "a"), wDir("d")},
 			wantSkipped: [][]layerfs.Skipped{{
@@ -178,6 +178,8 @@ func TestApply(t *testing.T) {
 				{Path: "y", Reason: layerfs.SkipLinkDir, Detail: "d"},
 				{Path: "z", Reason: layerfs.SkipLinkMissing, Detail: "z"},
 				{Path: "later", Reason: layerfs.SkipLinkMissing, Detail: "after"},
+				{Path: "p", Reason: layerfs.SkipLinkMissing, Detail: "q"},
+				{Path: "q", Reason: layerfs.SkipLinkMissing, Detail: "p"},
 			}},
 		},
 		{
