@@ -324,7 +324,7 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 			a.skip(name, SkipLinkEscapes, fmt.Sprintf("%q", hdr.Linkname))
 			return nil
 		}
-		ti, ok := a.t.index[target]
+		ti, ok := a.t.find(target)
 		switch {
 		case ok && a.t.nodes[ti].typ == Dir:
 			a.skip(name, SkipLinkDir, target)
@@ -403,7 +403,7 @@ func (a *applier) parents(p string) (parent int32, reason SkipReason, detail str
 			continue
 		}
 		d := p[:i]
-		if j, ok := t.index[d]; ok && t.nodes[j].typ == Dir {
+		if j, ok := t.find(d); ok && t.nodes[j].typ == Dir {
 			parent = j
 			continue
 		} else if ok {
@@ -423,7 +423,7 @@ func (a *applier) parents(p string) (parent int32, reason SkipReason, detail str
 func (a *applier) checkParents(p string) (SkipReason, string) {
 	t := a.t
 	for d := parentPath(p); d != ""; d = parentPath(d) {
-		i, ok := t.index[d]
+		i, ok := t.find(d)
 		if !ok {
 			continue
 		}
@@ -438,7 +438,7 @@ func (a *applier) checkParents(p string) (SkipReason, string) {
 // the entries below it, anything else replaces what was there.
 func (a *applier) put(p string, parent int32, n node, link string, info any) {
 	t := a.t
-	if i, ok := t.index[p]; ok {
+	if i, ok := t.find(p); ok {
 		old := t.nodes[i]
 		if old.typ == Dir && n.typ == Dir {
 			n.flags |= old.flags & flagOpaque
@@ -517,7 +517,7 @@ func (a *applier) finish() {
 	a.whiteouts = slices.CompactFunc(a.whiteouts, func(x, y marker) bool { return x.target == y.target })
 	for _, m := range a.whiteouts {
 		p := m.target
-		if i, ok := t.index[p]; ok && a.prune(i) {
+		if i, ok := t.find(p); ok && a.prune(i) {
 			if t.overlay && t.nodes[i].typ == Dir {
 				a.markOpaque(i)
 			}

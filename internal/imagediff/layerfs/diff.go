@@ -79,7 +79,7 @@ const (
 // state says whether path is in the tree, absent from it, or (overlay
 // trees) left to the base.
 func (t *Tree) state(p string) pathState {
-	if i, ok := t.index[p]; ok {
+	if i, ok := t.find(p); ok {
 		if t.nodes[i].typ == Whiteout {
 			return stateAbsent
 		}
@@ -146,7 +146,7 @@ func diffPath(a, b *Tree, p string) (Change, bool) {
 	c := Change{Path: p}
 	switch {
 	case sa == statePresent && sb == statePresent:
-		ia, ib := a.index[p], b.index[p]
+		ia, ib := a.at(p), b.at(p)
 		c.Fields = compareNodes(a, ia, b, ib)
 		if len(c.Fields) == 0 {
 			return c, false
@@ -155,14 +155,14 @@ func diffPath(a, b *Tree, p string) (Change, bool) {
 		c.BaseUnknown = slices.Contains(c.Fields, FieldOpaque) ||
 			(a.nodes[ia].flags|b.nodes[ib].flags)&flagBaseTarget != 0
 	case sa == statePresent && sb == stateAbsent:
-		c.Kind, c.Before = Removed, a.entry(a.index[p])
+		c.Kind, c.Before = Removed, a.entry(a.at(p))
 		// A hard link to the base may stand for nothing (a directory).
-		c.BaseUnknown = a.nodes[a.index[p]].flags&flagBaseTarget != 0
+		c.BaseUnknown = a.nodes[a.at(p)].flags&flagBaseTarget != 0
 	case sa == stateAbsent && sb == statePresent:
-		c.Kind, c.After = Added, b.entry(b.index[p])
-		c.BaseUnknown = b.nodes[b.index[p]].flags&flagBaseTarget != 0
+		c.Kind, c.After = Added, b.entry(b.at(p))
+		c.BaseUnknown = b.nodes[b.at(p)].flags&flagBaseTarget != 0
 	case sa == statePresent && sb == stateBase:
-		e := a.entry(a.index[p])
+		e := a.entry(a.at(p))
 		if e.Type == Dir && !e.Opaque {
 			return c, false
 		}
@@ -171,7 +171,7 @@ func diffPath(a, b *Tree, p string) (Change, bool) {
 			c.Kind = Changed
 		}
 	case sa == stateBase && sb == statePresent:
-		e := b.entry(b.index[p])
+		e := b.entry(b.at(p))
 		if e.Type == Dir && !e.Opaque {
 			return c, false
 		}

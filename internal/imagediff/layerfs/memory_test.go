@@ -70,7 +70,7 @@ func TestIndexMemory(t *testing.T) {
 	runtime.KeepAlive(tree)
 	runtime.KeepAlive(layer)
 	used := int64(after) - int64(before)
-	const limit = 12 << 20
+	const limit = 10 << 20
 	t.Logf("%d entries: %d bytes, %d bytes per entry", tree.Len(), used, used/int64(tree.Len()))
 	if used > limit {
 		t.Errorf("the index of %d entries uses %d bytes, want at most %d", tree.Len(), used, limit)

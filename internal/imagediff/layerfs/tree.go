@@ -9,14 +9,14 @@ import (
 )
 
 // Tree is the file index of an image built layer by layer (Apply). Only
-// the index is kept: about 120 bytes per entry plus its path. A Tree is
+// the index is kept: about 100 bytes per entry plus its path. A Tree is
 // not safe for concurrent use while Apply runs; Get, Walk, Len and Diff
 // may run concurrently with each other.
 type Tree struct {
 	overlay bool
 	// nodes[0] is the root directory, never reported.
 	nodes []node
-	index map[string]int32
+	index pathIndex
 	free  []int32
 	// links holds link targets and infos Inspect results, by node: few
 	// entries have one, so they are not fields of node.
@@ -68,7 +68,7 @@ func newTree(overlay bool) *Tree {
 	return &Tree{
 		overlay: overlay,
 		nodes:   []node{{typ: Dir}},
-		index:   map[string]int32{},
+		index:   newPathIndex(),
 		links:   map[int32]string{},
 		infos:   map[int32]any{},
 	}
@@ -83,7 +83,7 @@ func (t *Tree) Len() int { return t.live }
 
 // Get returns the entry at path (cleaned, without a leading "/").
 func (t *Tree) Get(path string) (*Entry, bool) {
-	i, ok := t.index[path]
+	i, ok := t.find(path)
 	if !ok {
 		return nil, false
 	}
@@ -114,8 +114,10 @@ func (t *Tree) order() []int32 {
 
 func (t *Tree) sortNodes() []int32 {
 	s := make([]int32, 0, t.live)
-	for _, i := range t.index {
-		s = append(s, i)
+	for i := 1; i < len(t.nodes); i++ {
+		if t.nodes[i].path != "" {
+			s = append(s, int32(i))
+		}
 	}
 	slices.SortFunc(s, func(a, b int32) int { return ComparePaths(t.nodes[a].path, t.nodes[b].path) })
 	return s
@@ -178,7 +180,7 @@ func (t *Tree) add(path string, parent int32, n node) int32 {
 		t.nodes[i].next = p.child
 	}
 	p.child = i
-	t.index[path] = i
+	t.index.put(t.nodes, i)
 	t.live++
 	t.sorted = nil
 	return i
@@ -200,7 +202,7 @@ func (t *Tree) remove(i int32) {
 	if n.next != 0 {
 		t.nodes[n.next].prev = n.prev
 	}
-	delete(t.index, n.path)
+	t.index.del(t.nodes, i)
 	delete(t.links, i)
 	delete(t.infos, i)
 	*n = node{}
@@ -233,6 +235,16 @@ func (t *Tree) lookup(path string) (int32, bool) {
 	if path == "" {
 		return 0, true
 	}
-	i, ok := t.index[path]
-	return i, ok
+	return t.find(path)
+}
+
+// at returns the node at path, which must be in the tree.
+func (t *Tree) at(path string) int32 {
+	i, _ := t.find(path)
+	return i
+}
+
+// find returns the node at path.
+func (t *Tree) find(path string) (int32, bool) {
+	return t.index.get(t.nodes, path)
 }
