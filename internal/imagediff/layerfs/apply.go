@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math"
 	"path"
@@ -150,6 +151,7 @@ type applier struct {
 	whiteouts []marker
 	opaques   []marker
 	buf       []byte
+	hash      hash.Hash
 }
 
 func (a *applier) run() error {
@@ -216,13 +218,29 @@ func (a *applier) skip(name string, reason SkipReason, detail string) {
 // cleanPath turns a tar name into a tree path; ok is false when it
 // escapes the root.
 func cleanPath(name string) (string, bool) {
-	p := path.Clean("/" + name)
-	// path.Clean("/" + name) resolves ".." lexically within the root; a
-	// name that climbs above the root is refused rather than clamped.
+	// A name that climbs above the root is refused rather than clamped.
 	if climbs(name) {
 		return "", false
 	}
-	return strings.TrimPrefix(p, "/"), true
+	p := strings.TrimSuffix(strings.TrimPrefix(name, "/"), "/")
+	if isClean(p) {
+		return p, true
+	}
+	return strings.TrimPrefix(path.Clean("/"+name), "/"), true
+}
+
+// isClean reports whether p is already a clean relative path: no empty,
+// "." or ".." component.
+func isClean(p string) bool {
+	if p == "" {
+		return false
+	}
+	for part := range strings.SplitSeq(p, "/") {
+		if part == "" || part == "." || part == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 // climbs reports whether a relative name goes above its root at some
@@ -358,7 +376,11 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 // content hashes a regular file's bytes, letting Inspect read them first
 // when it wants to.
 func (a *applier) content(p string, n *node, hdr *tar.Header, tr *tar.Reader) (any, error) {
-	h := sha256.New()
+	if a.hash == nil {
+		a.hash = sha256.New()
+	}
+	h := a.hash
+	h.Reset()
 	var info any
 	if a.opts.Inspect != nil && a.opts.Want != nil {
 		e := &Entry{Path: p, Type: Regular, Mode: fileMode(n.mode), UID: int(n.uid), GID: int(n.gid), Size: hdr.Size}
