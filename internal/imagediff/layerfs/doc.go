@@ -29,7 +29,10 @@
 //
 // A path that an overlay tree does not hold, and that no opaque directory,
 // whiteout or non-directory above it hides, is whatever the base holds
-// there.
+// there. An overlay tree cannot see the base: an entry below a path the
+// base holds as a symbolic link or a file (which NewTree would skip) is
+// taken as below a directory. Image builders write a layer's parent
+// directories before its entries, which replaces such a path anyway.
 //
 // # Comparing trees
 //
