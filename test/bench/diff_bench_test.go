@@ -284,6 +284,8 @@ func (im diffImages) needed() int64 {
 // cold blob cache and then a warm one, and exports both file trees with
 // go-containerregistry (mutate.Extract, hashing every file) as a tool
 // without tagpin would, through the same counting registry.
+// TAGPIN_BENCH_BIN, when set, is the tagpin binary to run instead of one
+// built from this tree.
 func BenchmarkDiff(b *testing.B) {
 	bin := os.Getenv("TAGPIN_BENCH_BIN")
 	if bin == "" {
@@ -293,7 +295,7 @@ func BenchmarkDiff(b *testing.B) {
 	start := time.Now()
 	im := pushDiffImages(b, plan)
 	setup := time.Since(start)
-	b.Logf("setup: 2 images of %.0f MiB (top layers %.1f and %.1f MiB, %d files) in %.1f s: layers written in %.1f s on %d cores, pushed in %.1f s",
+	b.Logf("setup: 2 images of %.0f MiB (top layers %.1f and %.1f MiB, %d files) in %.1f s: layers written in %.1f s on %d cores, pushed in %.2f s",
 		mib(float64(im.total()-im.topB.size)), mib(float64(im.topA.size)), mib(float64(im.topB.size)), diffTopFiles,
 		setup.Seconds(), im.generate.Seconds(), runtime.GOMAXPROCS(0), im.push.Seconds())
 
