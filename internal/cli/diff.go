@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/tagpin/tagpin/internal/imagediff"
+	"github.com/tagpin/tagpin/internal/imagediff/blobcache"
 	"github.com/tagpin/tagpin/internal/imageref"
 	"github.com/tagpin/tagpin/internal/resolve"
 	"github.com/tagpin/tagpin/internal/store"
@@ -22,12 +26,54 @@ import (
 // layers included.
 const diffTimeout = 5 * time.Minute
 
+// blobCacheFlags are the layer cache's flags.
+type blobCacheFlags struct {
+	dir  string
+	size string
+}
+
+func (f *blobCacheFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.dir, "cache-dir", "", "where layers are kept between runs (default $XDG_CACHE_HOME/tagpin/blobs, i.e. ~/.cache/tagpin/blobs)")
+	fs.StringVar(&f.size, "cache-size", "2Gi", "the most the layer cache keeps, least recently used layers go first (e.g. 500Mi, 10Gi; 0 keeps nothing)")
+}
+
 // contentReaders returns what reads the layers that differ (files,
-// packages, Go binaries) and the blob cache, for levels files and
-// packages. Without a layer reader those levels stop after the layers,
-// and the report says so.
-func contentReaders() (newReader func(platform string) imagediff.LayerReader, cache imagediff.Cache) {
-	return nil, nil
+// packages, Go binaries) and the layer cache, for levels files and
+// packages.
+func (f *blobCacheFlags) contentReaders() (func(platform string) imagediff.LayerReader, imagediff.Cache, error) {
+	newReader := func(string) imagediff.LayerReader { return imagediff.NewContentReader(imagediff.ContentOptions{}) }
+	q, err := resource.ParseQuantity(f.size)
+	if err != nil || q.Sign() < 0 {
+		return nil, nil, fmt.Errorf("--cache-size %q: want a size such as 500Mi or 10Gi", f.size)
+	}
+	if q.IsZero() {
+		return newReader, nil, nil
+	}
+	dir := f.dir
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return nil, nil, fmt.Errorf("finding the layer cache: %w; set --cache-dir", err)
+		}
+		dir = filepath.Join(base, "tagpin", "blobs")
+	}
+	c, err := blobcache.Open(dir, q.Value())
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening the layer cache %s: %w; set --cache-dir, or --cache-size 0 to keep nothing", dir, err)
+	}
+	return newReader, layerCache{c}, nil
+}
+
+// layerCache is the engine's view of the blob cache.
+type layerCache struct{ c *blobcache.Cache }
+
+func (l layerCache) Open(ctx context.Context, desc imagediff.Descriptor, fetch func(context.Context) (io.ReadCloser, error)) (io.ReadCloser, bool, error) {
+	hits := l.c.Stats().Hits
+	rc, err := l.c.Open(ctx, desc.Digest, desc.Size, fetch)
+	if err != nil {
+		return nil, false, err
+	}
+	return rc, l.c.Stats().Hits > hits, nil
 }
 
 func newDiffCommand(stdio IO) *cobra.Command {
@@ -37,6 +83,7 @@ func newDiffCommand(stdio IO) *cobra.Command {
 		output   string
 		level    string
 		exitCode bool
+		cache    blobCacheFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "diff A [B]",
@@ -112,7 +159,9 @@ diff --exit-code); 1 on errors.`,
 				}
 				sources[i] = imagediff.NewRegistrySource(r, ref, nil)
 			}
-			opts.NewLayerReader, opts.Cache = contentReaders()
+			if opts.NewLayerReader, opts.Cache, err = cache.contentReaders(); err != nil {
+				return err
+			}
 			var prog *progressLine
 			if isTerminal(stdio.Err) {
 				prog = &progressLine{w: stdio.Err}
@@ -149,6 +198,7 @@ diff --exit-code); 1 on errors.`,
 	fs.StringVar(&level, "level", "packages", "how deep to compare: config, layers, files or packages (each includes the ones before)")
 	fs.StringVarP(&output, "output", "o", "text", "output format: text, json or markdown")
 	fs.BoolVar(&exitCode, "exit-code", false, "exit 1 when the images differ, 0 when they are identical")
+	cache.register(fs)
 	return cmd
 }
 

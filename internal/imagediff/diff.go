@@ -517,6 +517,11 @@ func (d *differ) contents(ctx context.Context, p pair, id *ImageDiff) error {
 			return err
 		}
 	}
+	if br, ok := lr.(BaseReader); ok && d.opts.Level >= LevelPackages {
+		if err := d.readBase(ctx, br, p, id); err != nil {
+			return err
+		}
+	}
 	c, err := lr.Result(ctx, d.opts.Level)
 	if err != nil {
 		return fmt.Errorf("comparing the contents of %s and %s (%s): %w", d.a.Name(), d.b.Name(), id.Platform, err)
@@ -534,9 +539,35 @@ func (d *differ) contents(ctx context.Context, p pair, id *ImageDiff) error {
 	return nil
 }
 
-// applyLayer opens one layer (from the cache when there is one) and
-// hands it to lr.
+// readBase hands the shared bottom layers to br, from the top down,
+// while it wants files from them (a package database only one image's
+// layers changed: the other image's copy is below). Each layer read is
+// fetched like the others, and a note says why.
+func (d *differ) readBase(ctx context.Context, br BaseReader, p pair, id *ImageDiff) error {
+	for i := id.Layers.CommonPrefix - 1; i >= 0; i-- {
+		want := br.BasePaths()
+		if len(want) == 0 {
+			return nil
+		}
+		desc := toDescriptor(p.a.image.Layers[i])
+		d.note(fmt.Sprintf("%s: shared layer %d (%s) read for /%s", id.Platform, i+1, desc.Digest, strings.Join(want, ", /")))
+		apply := func(ctx context.Context, r io.Reader) error { return br.ApplyBase(ctx, desc, r) }
+		if err := d.openLayer(ctx, p.a.src, desc, apply); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyLayer hands one layer to lr.
 func (d *differ) applyLayer(ctx context.Context, lr LayerReader, src Source, desc Descriptor, at []Placement) error {
+	return d.openLayer(ctx, src, desc, func(ctx context.Context, r io.Reader) error { return lr.ApplyLayer(ctx, desc, at, r) })
+}
+
+// openLayer opens one layer (from the cache when there is one), hands it
+// to read, and reads what read left, so that the digest is checked and
+// the cache completes.
+func (d *differ) openLayer(ctx context.Context, src Source, desc Descriptor, read func(context.Context, io.Reader) error) error {
 	fetch := func(ctx context.Context) (io.ReadCloser, error) { return src.Blob(ctx, desc) }
 	var (
 		rc  io.ReadCloser
@@ -557,7 +588,7 @@ func (d *differ) applyLayer(ctx context.Context, lr LayerReader, src Source, des
 		d.opts.Progress(Progress{Digest: desc.Digest.String(), Total: desc.Size})
 		r = &progressReader{r: rc, p: Progress{Digest: desc.Digest.String(), Total: desc.Size}, f: d.opts.Progress}
 	}
-	if err := lr.ApplyLayer(ctx, desc, at, r); err != nil {
+	if err := read(ctx, r); err != nil {
 		return fmt.Errorf("reading layer %s of %s: %w", desc.Digest, src.Name(), err)
 	}
 	// Read what the reader left, so that the digest is checked and the

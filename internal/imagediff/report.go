@@ -244,8 +244,14 @@ type FileChange struct {
 	Type     string `json:"type"`
 	SizeFrom int64  `json:"sizeFrom,omitempty"`
 	SizeTo   int64  `json:"sizeTo,omitempty"`
-	// What lists what changed: type, mode, owner, size, content, target.
+	// What lists what changed: type, mode, owner, size, content, target,
+	// opaque.
 	What []string `json:"what,omitempty"`
+	// BaseUnknown is true when one side of the path is whatever the
+	// shared bottom layers hold there, which were not read: "added" then
+	// means "B's layers write it; A has the shared layers' copy, if any",
+	// and "removed" the converse.
+	BaseUnknown bool `json:"baseUnknown,omitempty"`
 }
 
 // PackagesDiff compares the OS packages, per package database.
@@ -263,6 +269,9 @@ type PackageDatabaseDiff struct {
 	Removed    []Package       `json:"removed,omitempty"`
 	Upgraded   []PackageChange `json:"upgraded,omitempty"`
 	Downgraded []PackageChange `json:"downgraded,omitempty"`
+	// Changed are packages at the same version with another
+	// architecture or source package.
+	Changed []PackageChange `json:"changed,omitempty"`
 	// Unsupported says why the database could not be read, if so.
 	Unsupported string `json:"unsupported,omitempty"`
 }
@@ -271,6 +280,7 @@ type PackageDatabaseDiff struct {
 type Package struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
+	Arch    string `json:"arch,omitempty"`
 }
 
 // PackageChange is a package whose version changed.
@@ -278,6 +288,7 @@ type PackageChange struct {
 	Name string `json:"name"`
 	From string `json:"from"`
 	To   string `json:"to"`
+	Arch string `json:"arch,omitempty"`
 }
 
 // GoBinariesDiff compares the Go binaries.
@@ -292,6 +303,11 @@ type GoBinaryChange struct {
 	GoVersion *Change        `json:"goVersion,omitempty"`
 	Main      string         `json:"main,omitempty"`
 	Modules   []ModuleChange `json:"modules,omitempty"`
+	// BaseUnknown is true for a binary only one image's layers hold
+	// when the other may have it in the shared bottom layers (not read).
+	BaseUnknown bool `json:"baseUnknown,omitempty"`
+	// Note says why the build info could not be compared.
+	Note string `json:"note,omitempty"`
 }
 
 // ModuleChange is a Go module added, removed or at another version.
