@@ -55,7 +55,7 @@ func Summary(id *ImageDiff) string {
 		parts = append(parts, fmt.Sprintf("files +%d -%d ~%d", s.Added, s.Removed, s.Changed))
 	}
 	if id.Packages != nil {
-		parts = append(parts, plural(packageChanges(id.Packages), "package changed", "packages changed"))
+		parts = append(parts, plural(PackageChanges(id.Packages), "package changed", "packages changed"))
 	}
 	if id.GoBinaries != nil && len(id.GoBinaries.Binaries) > 0 {
 		parts = append(parts, plural(len(id.GoBinaries.Binaries), "Go binary changed", "Go binaries changed"))
@@ -434,8 +434,8 @@ func fileText(typ string, size int64) string {
 	return typ
 }
 
-// packageChanges counts the package changes of p.
-func packageChanges(p *PackagesDiff) int {
+// PackageChanges counts the package changes of p.
+func PackageChanges(p *PackagesDiff) int {
 	var n int
 	for _, db := range p.Databases {
 		n += len(db.Added) + len(db.Removed) + len(db.Upgraded) + len(db.Downgraded) + len(db.Changed)
