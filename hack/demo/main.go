@@ -2,11 +2,14 @@
 // kube-apiserver, kube-controller-manager built from the Go module proxy,
 // cached), a Distribution registry and the tagpin webhook, then narrates
 // what the webhook does for a Deployment of web:latest: pinning, a new
-// push, a rollout, a rollback, a registry outage, and the tag's history.
+// push and what it changed (tagpin diff), a rollout, a rollback, a
+// registry outage, and the tag's history.
 // It cleans up everything it started, also on Ctrl-C.
 package main
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,14 +20,19 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -139,11 +147,11 @@ func (d *demo) story(ctx context.Context) error {
 	}
 
 	step("push web:latest and deploy it: 3 replicas, image %s", image)
-	v1, err := push(ctx, image)
+	rel1, err := push(ctx, image, 1)
 	if err != nil {
 		return err
 	}
-	note("web:latest is now %s", short(v1))
+	note("web:latest is now %s", short(rel1))
 	if _, err := d.client.AppsV1().Deployments(d.ns).Create(ctx, deployment(d.ns, image), metav1.CreateOptions{}); err != nil {
 		return err
 	}
@@ -152,16 +160,25 @@ func (d *demo) story(ctx context.Context) error {
 	}
 
 	step("someone pushes a new web:latest")
-	v2, err := push(ctx, image)
+	rel2, err := push(ctx, image, 2)
 	if err != nil {
 		return err
 	}
-	note("web:latest is now %s; running pods keep their digest, and so do new pods of the same ReplicaSet:", short(v2))
+	note("web:latest is now %s; running pods keep their digest, and so do new pods of the same ReplicaSet:", short(rel2))
 	if err := d.scale(ctx, 4); err != nil {
 		return err
 	}
 	if err := d.showPods(ctx, "1", 4); err != nil {
 		return err
+	}
+
+	step("tagpin diff: what changed when web:latest moved (only the layers that differ are downloaded)")
+	name := strings.TrimSuffix(image, ":latest")
+	cmd := exec.CommandContext(ctx, d.bin, "diff", "--allow-registry", d.regAddr, "--insecure-registry", d.regAddr,
+		"--cache-dir", filepath.Join(d.dir, "blobs"), name+"@"+rel1, name+"@"+rel2)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("tagpin diff: %w", err)
 	}
 
 	step("kubectl rollout restart deployment/web: a new ReplicaSet resolves the tag afresh")
@@ -213,7 +230,7 @@ func (d *demo) story(ctx context.Context) error {
 	note("tagpin.dev/images says the digest came from: %s", records["container/web"].Source)
 
 	step("tagpin history %s (from the cluster's records)", image)
-	cmd := exec.CommandContext(ctx, d.bin, "history", "--kubeconfig", d.kubeconfig, image)
+	cmd = exec.CommandContext(ctx, d.bin, "history", "--kubeconfig", d.kubeconfig, image)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("tagpin history: %w", err)
@@ -311,12 +328,87 @@ func short(d string) string {
 	return d
 }
 
-// push pushes a small random image as ref and returns its digest.
-func push(ctx context.Context, ref string) (string, error) {
-	img, err := random.Image(512, 1)
+// demoPackages are the dpkg status stanzas of the demo image's base
+// layer; release 2 upgrades libssl3 in a layer of its own.
+var demoPackages = []struct{ name, version string }{
+	{"base-files", "12.4+deb12u8"},
+	{"libc6", "2.36-9+deb12u9"},
+	{"libssl3", "3.0.15-1~deb12u1"},
+}
+
+// dpkgStatus writes a dpkg status file for pkgs.
+func dpkgStatus(pkgs []struct{ name, version string }) string {
+	var b strings.Builder
+	for _, p := range pkgs {
+		fmt.Fprintf(&b, "Package: %s\nStatus: install ok installed\nArchitecture: amd64\nVersion: %s\n\n", p.name, p.version)
+	}
+	return b.String()
+}
+
+// demoLayer is a layer of the given files (path → content).
+func demoLayer(files map[string]string) (v1.Layer, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		if err := tw.WriteHeader(&tar.Header{Name: p, Mode: 0o644, Size: int64(len(files[p])), Typeflag: tar.TypeReg}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write([]byte(files[p])); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return static.NewLayer(buf.Bytes(), types.OCIUncompressedLayer), nil
+}
+
+// push pushes release n (1 or 2) of the demo image as ref and returns
+// its digest: a base layer with a dpkg database both releases share,
+// and the application's files on top; release 2 also upgrades a
+// package and changes the environment.
+func push(ctx context.Context, ref string, n int) (string, error) {
+	pkgs := slices.Clone(demoPackages)
+	base, err := demoLayer(map[string]string{"etc/os-release": "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n", "var/lib/dpkg/status": dpkgStatus(pkgs)})
 	if err != nil {
 		return "", err
 	}
+	layers := []v1.Layer{base}
+	if n > 1 {
+		pkgs[2].version = "3.0.16-1~deb12u1"
+		upgrade, err := demoLayer(map[string]string{"var/lib/dpkg/status": dpkgStatus(pkgs), "usr/lib/x86_64-linux-gnu/libssl.so.3": "libssl 3.0.16\n"})
+		if err != nil {
+			return "", err
+		}
+		layers = append(layers, upgrade)
+	}
+	app, err := demoLayer(map[string]string{"app/version": fmt.Sprintf("release %d\n", n), "app/index.html": fmt.Sprintf("<h1>web, release %d</h1>\n", n)})
+	if err != nil {
+		return "", err
+	}
+	img, err := mutate.AppendLayers(empty.Image, append(layers, app)...)
+	if err != nil {
+		return "", err
+	}
+	img, err = mutate.Config(img, v1.Config{Env: []string{fmt.Sprintf("WEB_RELEASE=%d", n)}, Entrypoint: []string{"/app/web"}})
+	if err != nil {
+		return "", err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return "", err
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		return "", err
+	}
+	img = mutate.MediaType(img, types.OCIManifestSchema1)
 	r, err := name.ParseReference(ref, name.Insecure)
 	if err != nil {
 		return "", err
@@ -466,7 +558,7 @@ func (d *demo) startWebhook(ctx context.Context) error {
 	}
 	// The API server picks the configuration up asynchronously: probe
 	// with dry-run pods until one comes back pinned.
-	probe, err := push(ctx, d.regAddr+"/probe:1")
+	probe, err := push(ctx, d.regAddr+"/probe:1", 1)
 	if err != nil {
 		return err
 	}

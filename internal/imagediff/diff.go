@@ -408,7 +408,7 @@ func (d *differ) image(ctx context.Context, p pair) (*ImageDiff, error) {
 	switch {
 	case d.opts.Level < LevelFiles || id.Layers.Relation == RelationIdentical:
 	case d.opts.NewLayerReader == nil:
-		d.note(fmt.Sprintf("%s: files and packages not compared: this build of tagpin has no layer reader", id.Platform))
+		d.platformNote(id.Platform, "files and packages not compared: this build of tagpin has no layer reader")
 	default:
 		if err := d.contents(ctx, p, id); err != nil {
 			return nil, err
@@ -418,6 +418,14 @@ func (d *differ) image(ctx context.Context, p pair) (*ImageDiff, error) {
 		d.referrers(ctx, p, id)
 	}
 	return id, nil
+}
+
+// platformNote notes s about the images of one platform.
+func (d *differ) platformNote(platform, s string) {
+	if platform != "" {
+		s = platform + ": " + s
+	}
+	d.note(s)
 }
 
 func (d *differ) note(s string) {
@@ -531,7 +539,7 @@ func (d *differ) contents(ctx context.Context, p pair, id *ImageDiff) error {
 	}
 	id.Files, id.Packages, id.GoBinaries = c.Files, c.Packages, c.GoBinaries
 	for _, n := range c.Notes {
-		d.note(id.Platform + ": " + n)
+		d.platformNote(id.Platform, n)
 	}
 	if (c.Files != nil && len(c.Files.Groups) > 0) || c.Packages != nil && len(c.Packages.Databases) > 0 || c.GoBinaries != nil && len(c.GoBinaries.Binaries) > 0 {
 		id.Identical = false
@@ -550,7 +558,7 @@ func (d *differ) readBase(ctx context.Context, br BaseReader, p pair, id *ImageD
 			return nil
 		}
 		desc := toDescriptor(p.a.image.Layers[i])
-		d.note(fmt.Sprintf("%s: shared layer %d (%s) read for /%s", id.Platform, i+1, desc.Digest, strings.Join(want, ", /")))
+		d.platformNote(id.Platform, fmt.Sprintf("shared layer %d (%s) read for /%s", i+1, desc.Digest, strings.Join(want, ", /")))
 		apply := func(ctx context.Context, r io.Reader) error { return br.ApplyBase(ctx, desc, r) }
 		if err := d.openLayer(ctx, p.a.src, desc, apply); err != nil {
 			return err

@@ -310,10 +310,10 @@ func writeImage(t *textWriter, id *ImageDiff) {
 		if h := c.History; h != nil {
 			t.line(2, "history (after %s):", plural(h.Common, "common step", "common steps"))
 			for _, e := range h.Removed {
-				t.mark(3, Removed, "%s", oneLine(e.CreatedBy))
+				t.mark(3, Removed, "%s", stepText(e))
 			}
 			for _, e := range h.Added {
-				t.mark(3, Added, "%s", oneLine(e.CreatedBy))
+				t.mark(3, Added, "%s", stepText(e))
 			}
 		}
 	}
@@ -455,6 +455,17 @@ func baseText(b *Base) string {
 		s += b.Digest
 	}
 	return s
+}
+
+// stepText is a build step as one line: its command, else its comment.
+func stepText(e HistoryEntry) string {
+	switch {
+	case e.CreatedBy != "":
+		return oneLine(e.CreatedBy)
+	case e.Comment != "":
+		return oneLine(e.Comment)
+	}
+	return "(no command recorded)"
 }
 
 // oneLine shortens a build step for one line.
