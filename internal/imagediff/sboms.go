@@ -262,6 +262,11 @@ func sbomPredicate(pt string) bool {
 	return strings.HasPrefix(pt, "https://spdx.dev/Document") || strings.HasPrefix(pt, "https://cyclonedx.org/bom")
 }
 
+// unknownType reports whether an artifact type says nothing: empty, or
+// an image config's or the empty descriptor's media type (registries
+// that list the config's media type as the artifact type).
+func unknownType(t string) bool { return t == "" || genericConfig(t) }
+
 // wanted reports whether a is worth reading for SBOMs: an artifact of an
 // SBOM or attestation type, one whose type the listing did not say, or
 // a cosign .sbom or .att tag.
@@ -269,7 +274,7 @@ func (a *attachment) wanted() bool {
 	if a.listed.Tag != "" {
 		return strings.HasSuffix(a.listed.Tag, cosignSBOM) || strings.HasSuffix(a.listed.Tag, cosignAttestation)
 	}
-	return a.listed.ArtifactType == "" || isSBOMType(a.listed.ArtifactType)
+	return unknownType(a.listed.ArtifactType) || isSBOMType(a.listed.ArtifactType)
 }
 
 // readAttached reads the SBOMs and attestations of s's artifacts.
@@ -298,8 +303,10 @@ func (d *differ) readAttached(ctx context.Context, platform string, s *attachedS
 			d.note(fmt.Sprintf("%s: %s of %s not read: %v", platform, a.where, s.src.Name(), err))
 			continue
 		}
-		if a.listed.ArtifactType == "" {
-			a.listed.ArtifactType = am.artifactType()
+		if unknownType(a.listed.ArtifactType) {
+			if t := am.artifactType(); t != "" {
+				a.listed.ArtifactType = t
+			}
 			if a.listed.Tag == "" && !isSBOMType(a.listed.ArtifactType) && !slices.ContainsFunc(am.Layers, func(l Descriptor) bool { return isSBOMType(l.MediaType) }) {
 				continue
 			}
