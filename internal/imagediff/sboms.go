@@ -290,6 +290,10 @@ func (d *differ) readAttached(ctx context.Context, platform string, s *attachedS
 		}
 		read++
 		if a.manifest == nil {
+			if err := a.listed.Digest.Validate(); err != nil {
+				d.note(fmt.Sprintf("%s: a referrer of %s not read: invalid digest %q", platform, s.src.Name(), a.listed.Digest))
+				continue
+			}
 			m, err := s.src.Manifest(ctx, a.listed.Digest)
 			if err != nil {
 				d.note(fmt.Sprintf("%s: %s of %s not read: %v", platform, a.where, s.src.Name(), err))

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -439,4 +440,126 @@ func TestDiffAttachedSBOMsDistribution(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "sboms/distribution.json", writeAttached(t, rep), reg.Addr())
+}
+
+// TestDiffAttachedSBOMsFaults checks that what cannot be read of the
+// attached artifacts is a note, never an error.
+func TestDiffAttachedSBOMsFaults(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// fault answers the requests it wants to fail; a and b are the
+		// images' digests, doc B's SPDX document's.
+		fault func(w http.ResponseWriter, r *http.Request, a, b, doc digest.Digest) bool
+		// wantNotes are in the notes; wantSPDX says whether SPDX
+		// packages are compared.
+		wantNotes []string
+		wantSPDX  bool
+	}{
+		{
+			name: "SBOM blob missing",
+			fault: func(w http.ResponseWriter, r *http.Request, _, _, doc digest.Digest) bool {
+				if strings.HasSuffix(r.URL.Path, "/blobs/"+doc.String()) {
+					http.Error(w, `{"errors":[{"code":"BLOB_UNKNOWN"}]}`, http.StatusNotFound)
+					return true
+				}
+				return false
+			},
+			wantNotes: []string{"document " + "DOC" + " of tag sha256-", "has no blob", "SPDX SBOM packages not compared: only a"},
+		},
+		{
+			name: "SBOM blob corrupt",
+			fault: func(w http.ResponseWriter, r *http.Request, _, _, doc digest.Digest) bool {
+				if strings.HasSuffix(r.URL.Path, "/blobs/"+doc.String()) {
+					_, _ = io.WriteString(w, `{"spdxVersion":"SPDX-2.3","packages":[]}`)
+					return true
+				}
+				return false
+			},
+			wantNotes: []string{"hashes to", "SPDX SBOM packages not compared: only a"},
+		},
+		{
+			name: "cosign tag forbidden",
+			fault: func(w http.ResponseWriter, r *http.Request, _, b, _ digest.Digest) bool {
+				if strings.HasSuffix(r.URL.Path, "/manifests/sha256-"+b.Encoded()+".sbom") {
+					http.Error(w, `{"errors":[{"code":"DENIED"}]}`, http.StatusForbidden)
+					return true
+				}
+				return false
+			},
+			wantNotes: []string{"cosign tag sha256-", ".sbom of REGISTRY/app:2 not read", "SPDX SBOM packages not compared: only a"},
+		},
+		{
+			name: "referrers not listed",
+			fault: func(w http.ResponseWriter, r *http.Request, a, _, _ digest.Digest) bool {
+				if strings.HasSuffix(r.URL.Path, "/referrers/"+a.String()) {
+					http.Error(w, `{"errors":[{"code":"DENIED"}]}`, http.StatusForbidden)
+					return true
+				}
+				return false
+			},
+			wantNotes: []string{"referrers of REGISTRY/app:1 not listed", "SPDX SBOM packages not compared: only b"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var a, b digest.Digest
+			doc := digest.FromBytes(spdxDoc(pkgsV2...))
+			h := registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(true))
+			var ready atomic.Bool
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if ready.Load() && r.Method == http.MethodGet && tc.fault(w, r, a, b, doc) {
+					return
+				}
+				h.ServeHTTP(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			addr := strings.TrimPrefix(srv.URL, "http://")
+			push := func(t *testing.T, repoTag string, img v1.Image) {
+				t.Helper()
+				ref, err := name.ParseReference(addr+"/"+repoTag, name.Insecure)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := remote.Write(ref, img); err != nil {
+					t.Fatalf("pushing %s: %v", repoTag, err)
+				}
+			}
+			// a: an SPDX referrer; b: an SPDX SBOM under a cosign tag, and
+			// a signature referrer.
+			attach := func(t *testing.T, addr string, da, db *v1.Descriptor) []digest.Digest {
+				a, b = digest.Digest(da.Digest.String()), digest.Digest(db.Digest.String())
+				pushArtifact(t, addr, "app", "", da, artifact{configType: "application/spdx+json", docs: []document{{"application/spdx+json", spdxDoc(pkgsV1...), nil}}})
+				pushArtifact(t, addr, "app", "sha256-"+db.Digest.Hex+".sbom", nil, artifact{configType: "application/vnd.oci.image.config.v1+json", docs: []document{{"application/spdx+json", spdxDoc(pkgsV2...), nil}}})
+				pushArtifact(t, addr, "app", "", db, artifact{configType: "application/vnd.dev.cosign.artifact.sig.v1+json", docs: []document{{"application/vnd.dev.cosign.simplesigning.v1+json", []byte("{}"), nil}}})
+				return nil
+			}
+			pushSBOMImages(t, push, addr, attach)
+			ready.Store(true)
+			r := newResolver(addr)
+			defer r.Close()
+			rep, err := imagediff.Diff(t.Context(), source(t, r, addr+"/app:1"), source(t, r, addr+"/app:2"), imagediff.Options{})
+			if err != nil {
+				t.Fatalf("Diff = %v, want a report with notes", err)
+			}
+			notes := strings.ReplaceAll(strings.Join(rep.Notes, "\n"), addr, "REGISTRY")
+			for _, want := range tc.wantNotes {
+				want = strings.ReplaceAll(want, "DOC", doc.String())
+				if !strings.Contains(notes, want) {
+					t.Errorf("notes lack %q:\n%s", want, notes)
+				}
+			}
+			rf := rep.Images[0].Referrers
+			if rf == nil {
+				t.Fatal("no referrers section")
+			}
+			if gotSPDX := rf.Packages != nil && len(rf.Packages.Databases) == 1; gotSPDX != tc.wantSPDX {
+				t.Errorf("SPDX packages compared: %v, want %v (%+v)", gotSPDX, tc.wantSPDX, rf.Packages)
+			}
+			if tc.name == "referrers not listed" && (len(rf.Added) > 0 || len(rf.Removed) > 0) {
+				t.Errorf("artifact types added %v, removed %v with a side not listed; want none", rf.Added, rf.Removed)
+			}
+		})
+	}
 }
