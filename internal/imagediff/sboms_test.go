@@ -122,7 +122,7 @@ type rawManifest struct {
 	mt   types.MediaType
 }
 
-func (m rawManifest) RawManifest() ([]byte, error)         { return m.body, nil }
+func (m rawManifest) RawManifest() ([]byte, error)        { return m.body, nil }
 func (m rawManifest) MediaType() (types.MediaType, error) { return m.mt, nil }
 
 // artifact describes an artifact manifest to push.
