@@ -54,6 +54,8 @@ func newHistoryCommand(stdio IO) *cobra.Command {
 		kubeconfig  string
 		kubeContext string
 		withDiff    bool
+		diffLevel   string
+		cache       blobCacheFlags
 		reg         registryFlags
 	)
 	cmd := &cobra.Command{
@@ -70,9 +72,11 @@ namespace's pull secrets are kept apart from public ones: --namespace shows
 that namespace's record.
 
 With --diff, each move is compared with the one before it, as tagpin diff
---level layers would: one line per move with the layers added and
-removed, the size change and the config changes (fetching manifests and
-configs only, never layers).`,
+would: one line per move with the layers added and removed, the size
+change, the config changes, and (down to --level, packages by default)
+the files added, removed and changed and the OS packages changed. Only
+layers that differ are fetched, and kept in tagpin diff's layer cache;
+--level layers or config fetches manifests and configs only.`,
 		Example: `  tagpin history nginx:1.27
   tagpin history --full -o json ghcr.io/org/app:latest
   tagpin history --context prod --namespace team-a registry.internal/app:latest
@@ -137,7 +141,21 @@ configs only, never layers).`,
 					return err
 				}
 				defer r.Close()
-				diffMoves(cmd.Context(), r, ref, entries, reg.timeout)
+				opts := imagediff.Options{}
+				if opts.Level, err = imagediff.ParseLevel(diffLevel); err != nil {
+					return fmt.Errorf("--level: %w", err)
+				}
+				if reg.platform != "" {
+					p, err := resolve.ParsePlatform(reg.platform)
+					if err != nil {
+						return err
+					}
+					opts.Platform = &imagediff.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}
+				}
+				if opts.NewLayerReader, opts.Cache, err = cache.contentReaders(); err != nil {
+					return err
+				}
+				diffMoves(cmd.Context(), r, ref, entries, reg.timeout, opts)
 			}
 			if output == "json" {
 				return writeJSON(stdio.Out, historyOutput{
@@ -161,8 +179,11 @@ configs only, never layers).`,
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "show the record learned with this namespace's pull secrets instead of the public one")
 	cmd.Flags().BoolVar(&full, "full", false, "show full digests")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
-	cmd.Flags().BoolVar(&withDiff, "diff", false, "also say what changed at each move (layers added and removed, size, config), one line per move; reads manifests and configs from the registry")
-	cmd.Flags().DurationVar(&reg.timeout, "timeout", 30*time.Second, "with --diff, time limit for comparing the images of one move")
+	cmd.Flags().BoolVar(&withDiff, "diff", false, "also say what changed at each move (layers, size, config, files, packages), one line per move, as tagpin diff does")
+	cmd.Flags().StringVar(&diffLevel, "level", "packages", "with --diff, how deep to compare: config, layers (manifests and configs only), files or packages")
+	cmd.Flags().StringVar(&reg.platform, "platform", "", "with --diff, compare only this platform (os/arch[/variant]) of multi-platform images")
+	cmd.Flags().DurationVar(&reg.timeout, "timeout", 5*time.Minute, "with --diff, time limit for comparing the images of one move")
+	cache.register(cmd.Flags())
 	reg.registerServer(cmd.Flags())
 	reg.registerCredentials(cmd.Flags())
 	return cmd
@@ -224,15 +245,21 @@ type moveDiff struct {
 	LayersAdded   int    `json:"layersAdded"`
 	LayersRemoved int    `json:"layersRemoved"`
 	SizeDelta     int64  `json:"sizeDelta"`
-	Identical     bool   `json:"identical"`
+	// FilesAdded, FilesRemoved, FilesChanged and PackagesChanged are
+	// set at levels files and packages.
+	FilesAdded      int  `json:"filesAdded,omitempty"`
+	FilesRemoved    int  `json:"filesRemoved,omitempty"`
+	FilesChanged    int  `json:"filesChanged,omitempty"`
+	PackagesChanged int  `json:"packagesChanged,omitempty"`
+	Identical       bool `json:"identical"`
 	// Error says why the move could not be compared (a digest the
 	// registry no longer has, say).
 	Error string `json:"error,omitempty"`
 }
 
 // diffMoves compares each entry's digest with the next (older) one's, in
-// ref's repository, at level layers, and fills in entries' Diff.
-func diffMoves(ctx context.Context, r *resolve.Resolver, ref imageref.Reference, entries []historyEntry, timeout time.Duration) {
+// ref's repository, and fills in entries' Diff.
+func diffMoves(ctx context.Context, r *resolve.Resolver, ref imageref.Reference, entries []historyEntry, timeout time.Duration, opts imagediff.Options) {
 	for i := 0; i+1 < len(entries); i++ {
 		md := &moveDiff{}
 		entries[i].Diff = md
@@ -243,7 +270,7 @@ func diffMoves(ctx context.Context, r *resolve.Resolver, ref imageref.Reference,
 			continue
 		}
 		dctx, cancel := context.WithTimeout(ctx, timeout)
-		rep, err := imagediff.Diff(dctx, imagediff.NewRegistrySource(r, a, nil), imagediff.NewRegistrySource(r, b, nil), imagediff.Options{Level: imagediff.LevelLayers})
+		rep, err := imagediff.Diff(dctx, imagediff.NewRegistrySource(r, a, nil), imagediff.NewRegistrySource(r, b, nil), opts)
 		cancel()
 		if err != nil {
 			md.Error = diffError(err, []string{a.Original, b.Original}, timeout, dctx.Err()).Error()
@@ -260,6 +287,12 @@ func diffMoves(ctx context.Context, r *resolve.Resolver, ref imageref.Reference,
 		}
 		if id.Layers != nil {
 			md.LayersAdded, md.LayersRemoved, md.SizeDelta = len(id.Layers.Added), len(id.Layers.Removed), id.Layers.SizeDelta
+		}
+		if f := id.Files; f != nil {
+			md.FilesAdded, md.FilesRemoved, md.FilesChanged = f.Summary.Added, f.Summary.Removed, f.Summary.Changed
+		}
+		if p := id.Packages; p != nil {
+			md.PackagesChanged = imagediff.PackageChanges(p)
 		}
 	}
 }

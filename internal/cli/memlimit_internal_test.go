@@ -59,3 +59,30 @@ func TestMemoryLimit(t *testing.T) {
 		})
 	}
 }
+
+func TestGCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100)) // restore
+	for _, tc := range []struct {
+		name, gogc string
+		want, cur  int
+	}{
+		{"default", "", defaultGCPercent, defaultGCPercent},
+		{"GOGC wins", "200", 0, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			debug.SetGCPercent(100)
+			got := applyGCPercent(func(k string) string {
+				if k == "GOGC" {
+					return tc.gogc
+				}
+				return ""
+			})
+			if got != tc.want {
+				t.Errorf("set %d, want %d", got, tc.want)
+			}
+			if cur := debug.SetGCPercent(100); cur != tc.cur {
+				t.Errorf("Go's GC percent is %d, want %d", cur, tc.cur)
+			}
+		})
+	}
+}

@@ -332,6 +332,9 @@ func runWebhook(ctx context.Context, f *webhookFlags, stdio IO) error {
 	if soft := applyMemoryLimit(os.Getenv, "/sys/fs/cgroup"); soft > 0 {
 		log.Info("memory: Go's soft limit set to 90% of the container's limit (GOMEMLIMIT overrides it)", "bytes", soft)
 	}
+	if pct := applyGCPercent(os.Getenv); pct > 0 {
+		log.Debug("memory: Go's garbage collector target set (GOGC overrides it)", "percent", pct)
+	}
 	cfg, err := f.config()
 	if err != nil {
 		return err

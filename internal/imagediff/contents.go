@@ -405,11 +405,12 @@ func (c *contentReader) files() *FilesDiff {
 	}
 	for _, ch := range changes {
 		fc := FileChange{Path: ch.Path, Change: ch.Kind.String(), BaseUnknown: ch.BaseUnknown}
+		// The type of what is there: B's entry, A's for a removal.
 		typ := ch.After
-		if typ == nil {
+		if ch.Kind == layerfs.Removed || typ == nil || typ.Type == layerfs.Whiteout {
 			typ = ch.Before
 		}
-		if typ != nil {
+		if typ != nil && typ.Type != layerfs.Whiteout {
 			fc.Type = typ.Type.String()
 		}
 		if ch.Before != nil && ch.Before.Type == layerfs.Regular {

@@ -50,11 +50,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			files = fmt.Sprintf("+%d −%d ~%d", f.Summary.Added, f.Summary.Removed, f.Summary.Changed)
 		}
 		if p := id.Packages; p != nil {
-			var n int
-			for _, db := range p.Databases {
-				n += len(db.Added) + len(db.Removed) + len(db.Upgraded) + len(db.Downgraded)
-			}
-			pkgs = plural(n, "change", "changes")
+			pkgs = plural(PackageChanges(p), "change", "changes")
 		}
 		fmt.Fprintf(bw, "| %s | %s | %s | %s | %s | %s |\n", mdCode(platformLabel(id)), layers, size, cfg, files, pkgs)
 	}

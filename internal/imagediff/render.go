@@ -55,11 +55,7 @@ func Summary(id *ImageDiff) string {
 		parts = append(parts, fmt.Sprintf("files +%d -%d ~%d", s.Added, s.Removed, s.Changed))
 	}
 	if id.Packages != nil {
-		var n int
-		for _, db := range id.Packages.Databases {
-			n += len(db.Added) + len(db.Removed) + len(db.Upgraded) + len(db.Downgraded)
-		}
-		parts = append(parts, plural(n, "package changed", "packages changed"))
+		parts = append(parts, plural(PackageChanges(id.Packages), "package changed", "packages changed"))
 	}
 	if id.GoBinaries != nil && len(id.GoBinaries.Binaries) > 0 {
 		parts = append(parts, plural(len(id.GoBinaries.Binaries), "Go binary changed", "Go binaries changed"))
@@ -339,14 +335,22 @@ func writeImage(t *textWriter, id *ImageDiff) {
 		t.line(1, "files: %d added, %d removed, %d changed (%s)", s.Added, s.Removed, s.Changed, signedSize(s.SizeDelta))
 		for _, g := range f.Groups {
 			t.line(2, "/%s:", g.Dir)
-			for _, c := range g.Changes {
+			for i, c := range g.Changes {
+				if i == maxTextFiles {
+					t.line(3, "… and %d more in /%s (-o json lists every file)", len(g.Changes)-i, g.Dir)
+					break
+				}
+				base := ""
+				if c.BaseUnknown {
+					base = "; the other image has the shared layers' copy, if any"
+				}
 				switch c.Change {
 				case Added:
-					t.mark(3, Added, "/%s (%s)", c.Path, Size(c.SizeTo))
+					t.mark(3, Added, "/%s (%s%s)", c.Path, fileText(c.Type, c.SizeTo), base)
 				case Removed:
-					t.mark(3, Removed, "/%s (%s)", c.Path, Size(c.SizeFrom))
+					t.mark(3, Removed, "/%s (%s%s)", c.Path, fileText(c.Type, c.SizeFrom), base)
 				default:
-					t.mark(3, Changed, "/%s (%s; %s → %s)", c.Path, strings.Join(c.What, ", "), Size(c.SizeFrom), Size(c.SizeTo))
+					t.mark(3, Changed, "/%s (%s; %s → %s%s)", c.Path, strings.Join(c.What, ", "), Size(c.SizeFrom), Size(c.SizeTo), base)
 				}
 			}
 		}
@@ -357,7 +361,14 @@ func writeImage(t *textWriter, id *ImageDiff) {
 	if g := id.GoBinaries; g != nil && len(g.Binaries) > 0 {
 		t.line(1, "Go binaries:")
 		for _, b := range g.Binaries {
-			t.mark(2, b.Change, "/%s", b.Path)
+			switch {
+			case b.Note != "":
+				t.mark(2, b.Change, "/%s (%s)", b.Path, b.Note)
+			case b.Main != "" && b.Change != Changed:
+				t.mark(2, b.Change, "/%s (%s)", b.Path, b.Main)
+			default:
+				t.mark(2, b.Change, "/%s", b.Path)
+			}
 			if b.GoVersion != nil {
 				t.mark(3, Changed, "go: %s → %s", b.GoVersion.From, b.GoVersion.To)
 			}
@@ -406,7 +417,30 @@ func writePackages(t *textWriter, indent int, title string, p *PackagesDiff) {
 		for _, x := range db.Downgraded {
 			t.mark(indent+2, Changed, "%s %s → %s (downgrade)", x.Name, x.From, x.To)
 		}
+		for _, x := range db.Changed {
+			t.mark(indent+2, Changed, "%s %s (%s)", x.Name, x.To, x.Arch)
+		}
 	}
+}
+
+// maxTextFiles bounds the files the text report lists per top directory.
+const maxTextFiles = 200
+
+// fileText describes a file added or removed: its size, or its type.
+func fileText(typ string, size int64) string {
+	if typ == "" || typ == "file" {
+		return Size(size)
+	}
+	return typ
+}
+
+// PackageChanges counts the package changes of p.
+func PackageChanges(p *PackagesDiff) int {
+	var n int
+	for _, db := range p.Databases {
+		n += len(db.Added) + len(db.Removed) + len(db.Upgraded) + len(db.Downgraded) + len(db.Changed)
+	}
+	return n
 }
 
 func baseText(b *Base) string {

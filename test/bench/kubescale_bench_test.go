@@ -58,7 +58,8 @@ const (
 // BenchmarkKubeScale measures the built webhook with the kubernetes
 // store against a real kube-apiserver and etcd: first with a small
 // store (900 revision pins), then with 100k revision pins and 50k tags,
-// then with 2k Secrets of 50 KiB added (Helm releases, TLS secrets: the
+// then the same with Go's default GOGC=100 (the webhook sets 50), then
+// with 2k Secrets of 50 KiB added (Helm releases, TLS secrets: the
 // webhook caches Secrets for pull credentials), and once more with
 // GOMEMLIMIT=200MiB. Each time it reports
 // the time from the process's start to /readyz answering 200, its RSS
@@ -160,6 +161,8 @@ func BenchmarkKubeScale(b *testing.B) {
 	}
 	b.Logf("JSON as stored, managedFields included: %s", strings.Join(sizes, ", "))
 	measure("pins+tags", nRS)
+	// Go's default collector target, against the webhook's GOGC=50.
+	measure("GOGC=100", nRS, "GOGC=100")
 
 	// Large Secrets that hold no pull credentials.
 	secretTime, err := seed(b, nSecrets, func(ctx context.Context, i int) error { return c.Create(ctx, largeSecret(ns, i)) })
