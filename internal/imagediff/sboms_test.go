@@ -563,3 +563,21 @@ func TestDiffAttachedSBOMsFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestDiffAttachedSBOMsRender renders a report with SBOM packages.
+func TestDiffAttachedSBOMsRender(t *testing.T) {
+	t.Parallel()
+	reg := newReferrersRegistry(t, true)
+	pushSBOMImages(t, func(t *testing.T, repoTag string, img v1.Image) { reg.push(t, repoTag, img) }, reg.addr(), referrerSBOMs)
+	r := newResolver(reg.addr())
+	defer r.Close()
+	rep, err := imagediff.Diff(t.Context(), source(t, r, reg.addr()+"/app:1"), source(t, r, reg.addr()+"/app:2"), imagediff.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	if err := imagediff.WriteText(&buf, rep, imagediff.TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "sboms/render.txt", []byte(buf.String()), reg.addr())
+}
