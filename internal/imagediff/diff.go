@@ -63,6 +63,9 @@ type differ struct {
 	opts    Options
 	report  Report
 	fetched map[digest.Digest]bool
+	// attachments are the artifacts attached to each manifest, by source
+	// and digest, once read (an index's serve all its platforms).
+	attachments map[string]attached
 }
 
 // image is one side's manifest, parsed.

@@ -343,6 +343,9 @@ type Referrer struct {
 	// Tag is the cosign tag the artifact was found under
 	// (sha256-<hex>.sbom, .att or .sig); empty for a referrer.
 	Tag string `json:"tag,omitempty"`
+	// Index is true for an artifact attached to the index the image
+	// belongs to rather than to the image's own manifest.
+	Index bool `json:"index,omitempty"`
 }
 
 // Fetched is what Diff downloaded.

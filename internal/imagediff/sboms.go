@@ -78,11 +78,13 @@ func (s *RegistrySource) TaggedManifest(ctx context.Context, tag string) (*Manif
 // cosign tag.
 type attachment struct {
 	listed Referrer
-	// where says where it came from: "referrer sha256:…" or
-	// "tag sha256-….sbom".
+	// where says where it came from: "referrer sha256:…",
+	// "tag sha256-….sbom", prefixed with "index " for an index's.
 	where string
 	// manifest is the artifact's manifest once read.
 	manifest *Manifest
+	// docs are the SBOMs read from it.
+	docs []*sbom.Document
 }
 
 // attachedDoc is an SBOM read from an attachment.
@@ -91,48 +93,59 @@ type attachedDoc struct {
 	doc   *sbom.Document
 }
 
-// attachedSide is what was found attached to one image.
-type attachedSide struct {
-	src      Source
-	digest   digest.Digest
-	artifact []*attachment
-	docs     []attachedDoc
-	budget   int64
-}
-
 // attached lists the artifacts attached to both images of p (the
-// referrers listed, la and lb, and the cosign tags), reads their SBOMs
-// and attestations and fills id.Referrers. Nothing here fails the diff:
-// what cannot be read is a note. listed is false when a side's referrers
-// could not be listed: artifact types are then not said added or
-// removed.
+// referrers listed, la and lb, and the cosign tags) and to the indexes
+// they belong to, reads their SBOMs and attestations and fills
+// id.Referrers. Nothing here fails the diff: what cannot be read is a
+// note. listed is false when a side's referrers could not be listed:
+// artifact types are then not said added or removed.
 func (d *differ) attached(ctx context.Context, p pair, id *ImageDiff, la, lb []Descriptor, listed bool) {
-	sa := &attachedSide{src: p.a.src, digest: p.a.manifest.Digest, budget: maxAttachedBytes}
-	sb := &attachedSide{src: p.b.src, digest: p.b.manifest.Digest, budget: maxAttachedBytes}
-	for _, s := range []struct {
-		side *attachedSide
-		list []Descriptor
-	}{{sa, la}, {sb, lb}} {
-		d.listAttached(ctx, id.Platform, s.side, s.list)
-		d.readAttached(ctx, id.Platform, s.side)
+	sides := [2][]*attachment{}
+	for i, s := range []struct {
+		src      Source
+		manifest digest.Digest
+		root     ImageID
+		list     []Descriptor
+	}{{p.a.src, p.a.manifest.Digest, d.report.A, la}, {p.b.src, p.b.manifest.Digest, d.report.B, lb}} {
+		sides[i], _ = d.attachmentsOf(ctx, id.Platform, s.src, s.manifest, "", func() ([]Descriptor, bool) { return s.list, true })
+		if s.root.Digest == s.manifest || !resolve.IsIndex(s.root.MediaType) {
+			continue
+		}
+		// SBOMs attached to the index the image belongs to.
+		rootList := func() ([]Descriptor, bool) {
+			rs, ok := s.src.(ReferrerSource)
+			if !ok {
+				return nil, true
+			}
+			l, err := rs.Referrers(ctx, s.root.Digest)
+			if err != nil {
+				d.note(fmt.Sprintf("referrers of %s (index %s) not listed: %v", s.src.Name(), s.root.Digest, err))
+				return nil, false
+			}
+			return l, true
+		}
+		fromRoot, ok := d.attachmentsOf(ctx, id.Platform, s.src, s.root.Digest, "index ", rootList)
+		listed = listed && ok
+		sides[i] = append(sides[i], fromRoot...)
 	}
-	if len(sa.artifact) == 0 && len(sb.artifact) == 0 {
+	sa, sb := sides[0], sides[1]
+	if len(sa) == 0 && len(sb) == 0 {
 		return
 	}
 	rd := &ReferrersDiff{}
 	typesA, typesB := map[string]bool{}, map[string]bool{}
-	for _, a := range sa.artifact {
+	for _, a := range sa {
 		rd.A = append(rd.A, a.listed)
 		typesA[a.listed.ArtifactType] = true
 	}
-	for _, a := range sb.artifact {
+	for _, a := range sb {
 		rd.B = append(rd.B, a.listed)
 		typesB[a.listed.ArtifactType] = true
 	}
 	if listed {
 		rd.Added, rd.Removed = setDiff(typesA, typesB)
 	}
-	rd.Packages = d.diffAttached(id.Platform, sa, sb)
+	rd.Packages = d.diffAttached(id.Platform, p.a.src.Name(), p.b.src.Name(), docsOf(sa), docsOf(sb))
 	if rd.Packages != nil {
 		for _, db := range rd.Packages.Databases {
 			if len(db.Added)+len(db.Removed)+len(db.Upgraded)+len(db.Downgraded)+len(db.Changed) > 0 {
@@ -143,43 +156,83 @@ func (d *differ) attached(ctx context.Context, p pair, id *ImageDiff, la, lb []D
 	id.Referrers = rd
 }
 
-// listAttached records the referrers listed and looks for the cosign
-// tags, in that order: referrers by artifact type and digest, then tags.
-func (d *differ) listAttached(ctx context.Context, platform string, s *attachedSide, listed []Descriptor) {
+func docsOf(as []*attachment) []attachedDoc {
+	var out []attachedDoc
+	for _, a := range as {
+		for _, doc := range a.docs {
+			out = append(out, attachedDoc{where: a.where, doc: doc})
+		}
+	}
+	return out
+}
+
+// attached is what is attached to one manifest.
+type attached struct {
+	artifacts []*attachment
+	// listed is false when the referrers could not be listed.
+	listed bool
+}
+
+// attachmentsOf returns the artifacts attached to subject in src (the
+// referrers list returns, then the cosign tags) with their SBOMs read,
+// once per diff, and whether the referrers could be listed.
+func (d *differ) attachmentsOf(ctx context.Context, platform string, src Source, subject digest.Digest, prefix string, list func() ([]Descriptor, bool)) ([]*attachment, bool) {
+	key := src.Name() + "@" + subject.String()
+	if at, ok := d.attachments[key]; ok {
+		return at.artifacts, at.listed
+	}
+	if d.attachments == nil {
+		d.attachments = map[string]attached{}
+	}
+	listed, ok := list()
+	as := d.listAttached(ctx, platform, src, subject, prefix, listed)
+	d.readAttached(ctx, platform, src, as)
+	d.attachments[key] = attached{artifacts: as, listed: ok}
+	return as, ok
+}
+
+// listAttached returns the referrers listed and the cosign tags of
+// subject, in that order: referrers by artifact type and digest, then
+// tags.
+// prefix is "index " for an index's.
+func (d *differ) listAttached(ctx context.Context, platform string, src Source, subject digest.Digest, prefix string, listed []Descriptor) []*attachment {
+	var as []*attachment
+	index := prefix != ""
 	for _, r := range listed {
-		s.artifact = append(s.artifact, &attachment{
-			listed: Referrer{Digest: r.Digest, ArtifactType: r.ArtifactType, MediaType: r.MediaType, Size: r.Size},
-			where:  "referrer " + r.Digest.String(),
+		as = append(as, &attachment{
+			listed: Referrer{Digest: r.Digest, ArtifactType: r.ArtifactType, MediaType: r.MediaType, Size: r.Size, Index: index},
+			where:  prefix + "referrer " + r.Digest.String(),
 		})
 	}
-	slices.SortStableFunc(s.artifact, func(x, y *attachment) int {
+	slices.SortStableFunc(as, func(x, y *attachment) int {
 		return cmp.Or(cmp.Compare(x.listed.ArtifactType, y.listed.ArtifactType), cmp.Compare(x.listed.Digest, y.listed.Digest))
 	})
-	ts, ok := s.src.(TagSource)
-	if !ok || s.digest.Validate() != nil {
-		return
+	ts, ok := src.(TagSource)
+	if !ok || subject.Validate() != nil {
+		return as
 	}
 	for _, suffix := range []string{cosignAttestation, cosignSBOM, cosignSignature} {
-		tag := s.digest.Algorithm().String() + "-" + s.digest.Encoded() + suffix
+		tag := subject.Algorithm().String() + "-" + subject.Encoded() + suffix
 		m, err := ts.TaggedManifest(ctx, tag)
 		switch {
 		case errors.Is(err, resolve.ErrNotFound):
 			continue
 		case err != nil:
-			d.note(fmt.Sprintf("%s: cosign tag %s of %s not read: %v", platform, tag, s.src.Name(), err))
+			d.note(fmt.Sprintf("%s: cosign tag %s of %s not read: %v", platform, tag, src.Name(), err))
 			continue
 		}
 		d.record(m.Digest, KindManifest, int64(len(m.Body)), false)
 		a := &attachment{
-			listed:   Referrer{Digest: m.Digest, MediaType: m.MediaType, Size: int64(len(m.Body)), Tag: tag},
-			where:    "tag " + tag,
+			listed:   Referrer{Digest: m.Digest, MediaType: m.MediaType, Size: int64(len(m.Body)), Tag: tag, Index: index},
+			where:    prefix + "tag " + tag,
 			manifest: m,
 		}
 		if am, err := parseArtifact(m); err == nil {
 			a.listed.ArtifactType = am.artifactType()
 		}
-		s.artifact = append(s.artifact, a)
+		as = append(as, a)
 	}
+	return as
 }
 
 // artifactManifest is the part of an artifact's manifest read here.
@@ -277,26 +330,28 @@ func (a *attachment) wanted() bool {
 	return unknownType(a.listed.ArtifactType) || isSBOMType(a.listed.ArtifactType)
 }
 
-// readAttached reads the SBOMs and attestations of s's artifacts.
-func (d *differ) readAttached(ctx context.Context, platform string, s *attachedSide) {
+// readAttached reads the SBOMs and attestations of artifacts, all
+// attached to one manifest.
+func (d *differ) readAttached(ctx context.Context, platform string, src Source, artifacts []*attachment) {
 	read := 0
-	for _, a := range s.artifact {
+	budget := int64(maxAttachedBytes)
+	for _, a := range artifacts {
 		if !a.wanted() {
 			continue
 		}
 		if read == maxAttachedArtifacts {
-			d.note(fmt.Sprintf("%s: only the first %d SBOM and attestation artifacts of %s were read", platform, maxAttachedArtifacts, s.src.Name()))
+			d.note(fmt.Sprintf("%s: only the first %d SBOM and attestation artifacts of %s were read", platform, maxAttachedArtifacts, src.Name()))
 			return
 		}
 		read++
 		if a.manifest == nil {
 			if err := a.listed.Digest.Validate(); err != nil {
-				d.note(fmt.Sprintf("%s: a referrer of %s not read: invalid digest %q", platform, s.src.Name(), a.listed.Digest))
+				d.note(fmt.Sprintf("%s: a referrer of %s not read: invalid digest %q", platform, src.Name(), a.listed.Digest))
 				continue
 			}
-			m, err := s.src.Manifest(ctx, a.listed.Digest)
+			m, err := src.Manifest(ctx, a.listed.Digest)
 			if err != nil {
-				d.note(fmt.Sprintf("%s: %s of %s not read: %v", platform, a.where, s.src.Name(), err))
+				d.note(fmt.Sprintf("%s: %s of %s not read: %v", platform, a.where, src.Name(), err))
 				continue
 			}
 			d.record(m.Digest, KindManifest, int64(len(m.Body)), false)
@@ -304,7 +359,7 @@ func (d *differ) readAttached(ctx context.Context, platform string, s *attachedS
 		}
 		am, err := parseArtifact(a.manifest)
 		if err != nil {
-			d.note(fmt.Sprintf("%s: %s of %s not read: %v", platform, a.where, s.src.Name(), err))
+			d.note(fmt.Sprintf("%s: %s of %s not read: %v", platform, a.where, src.Name(), err))
 			continue
 		}
 		if unknownType(a.listed.ArtifactType) {
@@ -315,21 +370,24 @@ func (d *differ) readAttached(ctx context.Context, platform string, s *attachedS
 				continue
 			}
 		}
-		d.readArtifact(ctx, platform, s, a, am)
+		if !d.readArtifact(ctx, platform, src, a, am, &budget) {
+			return
+		}
 	}
 }
 
-// readArtifact reads the documents (layers) of one artifact.
-func (d *differ) readArtifact(ctx context.Context, platform string, s *attachedSide, a *attachment, am *artifactManifest) {
+// readArtifact reads the documents (layers) of one artifact into a.docs,
+// within budget bytes; false when the budget is spent.
+func (d *differ) readArtifact(ctx context.Context, platform string, src Source, a *attachment, am *artifactManifest, budget *int64) bool {
 	for i, l := range am.Layers {
 		if i == maxAttachedLayers {
-			d.note(fmt.Sprintf("%s: only the first %d documents of %s of %s were read", platform, maxAttachedLayers, a.where, s.src.Name()))
-			return
+			d.note(fmt.Sprintf("%s: only the first %d documents of %s of %s were read", platform, maxAttachedLayers, a.where, src.Name()))
+			return true
 		}
 		if pt := predicateType(l.Annotations); pt != "" && !sbomPredicate(pt) {
 			continue // provenance, vulnerability scan…: not an SBOM
 		}
-		what := fmt.Sprintf("%s: document %s of %s of %s", platform, l.Digest, a.where, s.src.Name())
+		what := fmt.Sprintf("%s: document %s of %s of %s", platform, l.Digest, a.where, src.Name())
 		switch {
 		case !isJSON(l.MediaType):
 			if isSBOMType(l.MediaType) || isSBOMType(a.listed.ArtifactType) {
@@ -339,16 +397,16 @@ func (d *differ) readArtifact(ctx context.Context, platform string, s *attachedS
 		case l.Size > sbom.MaxSize:
 			d.note(fmt.Sprintf("%s not read: %d bytes, more than %d", what, l.Size, sbom.MaxSize))
 			continue
-		case l.Size > s.budget:
-			d.note(fmt.Sprintf("%s not read: the documents attached to %s exceed %d bytes", what, s.src.Name(), maxAttachedBytes))
-			return
+		case l.Size > *budget:
+			d.note(fmt.Sprintf("%s not read: the documents attached to %s exceed %d bytes", what, src.Name(), maxAttachedBytes))
+			return false
 		}
-		body, err := d.readDocument(ctx, s.src, l)
+		body, err := d.readDocument(ctx, src, l)
 		if err != nil {
 			d.note(fmt.Sprintf("%s not read: %v", what, err))
 			continue
 		}
-		s.budget -= int64(len(body))
+		*budget -= int64(len(body))
 		doc, err := sbom.Parse(l.MediaType, bytes.NewReader(body))
 		switch {
 		case errors.Is(err, sbom.ErrUnsupportedFormat) && isAttestation(l.MediaType):
@@ -356,9 +414,10 @@ func (d *differ) readArtifact(ctx context.Context, platform string, s *attachedS
 		case err != nil:
 			d.note(fmt.Sprintf("%s not read: %v", what, err))
 		default:
-			s.docs = append(s.docs, attachedDoc{where: a.where, doc: doc})
+			a.docs = append(a.docs, doc)
 		}
 	}
+	return true
 }
 
 // predicateType is the predicate type an attestation layer's
@@ -388,18 +447,18 @@ func (d *differ) readDocument(ctx context.Context, src Source, desc Descriptor) 
 
 // diffAttached compares the SBOM packages of both sides, one database
 // per format both sides have; a format only one side has is a note.
-func (d *differ) diffAttached(platform string, sa, sb *attachedSide) *PackagesDiff {
+func (d *differ) diffAttached(platform, nameA, nameB string, sa, sb []attachedDoc) *PackagesDiff {
 	var out PackagesDiff
 	for _, format := range []string{sbom.SPDX, sbom.CycloneDX} {
-		da, wa := merged(sa.docs, format)
-		db, wb := merged(sb.docs, format)
+		da, wa := merged(sa, format)
+		db, wb := merged(sb, format)
 		switch {
 		case da == nil && db == nil:
 			continue
 		case da == nil || db == nil:
-			only, name := "b", sb.src.Name()
+			only, name := "b", nameB
 			if db == nil {
-				only, name = "a", sa.src.Name()
+				only, name = "a", nameA
 			}
 			d.note(fmt.Sprintf("%s: %s SBOM packages not compared: only %s (%s) has one", platform, formatName(format), only, name))
 			continue

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -333,8 +334,12 @@ func pushSBOMImages(t *testing.T, push func(t *testing.T, repoTag string, img v1
 func writeAttached(t *testing.T, rep *imagediff.Report) []byte {
 	t.Helper()
 	ar := attachedReport{Referrers: rep.Images[0].Referrers, Notes: rep.Notes, Fetched: []imagediff.FetchedBlob{}}
+	images := map[digest.Digest]bool{rep.A.Digest: true, rep.B.Digest: true}
+	for _, id := range rep.Images {
+		images[id.A], images[id.B] = true, true
+	}
 	for _, f := range rep.Fetched.Blobs {
-		if f.Kind != imagediff.KindConfig && f.Digest != rep.A.Digest && f.Digest != rep.B.Digest {
+		if f.Kind != imagediff.KindConfig && !images[f.Digest] {
 			ar.Fetched = append(ar.Fetched, f)
 		}
 	}
@@ -580,4 +585,47 @@ func TestDiffAttachedSBOMsRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "sboms/render.txt", []byte(buf.String()), reg.addr())
+}
+
+// TestDiffAttachedSBOMsIndex reads the SBOMs attached to the indexes of
+// two multi-platform images, once for all their platforms.
+func TestDiffAttachedSBOMsIndex(t *testing.T) {
+	t.Parallel()
+	reg := newReferrersRegistry(t, true)
+	l := layer(t, map[string]string{"etc/os-release": "ID=debian\n"})
+	for i, tag := range []string{"multi:1", "multi:2"} {
+		env := []string{fmt.Sprintf("VERSION=%d", i+1)}
+		reg.pushIndex(t, tag, map[string]v1.Image{
+			"linux/amd64": image(t, v1.Config{Env: env}, "linux/amd64", nil, l),
+			"linux/arm64": image(t, v1.Config{Env: env}, "linux/arm64", nil, l),
+		})
+	}
+	a, b := subjectOf(t, reg.addr(), "multi:1"), subjectOf(t, reg.addr(), "multi:2")
+	// a: an SPDX SBOM attested under the index's .att tag; b: one as a
+	// referrer of the index.
+	pushArtifact(t, reg.addr(), "multi", "sha256-"+a.Digest.Hex+".att", nil, artifact{configType: "application/vnd.oci.image.config.v1+json", docs: []document{
+		{"application/vnd.dsse.envelope.v1+json", attestation("https://spdx.dev/Document", digest.Digest(a.Digest.String()), spdxDoc(pkgsV1...)), map[string]string{"predicateType": "https://spdx.dev/Document"}},
+	}})
+	pushArtifact(t, reg.addr(), "multi", "", b, artifact{configType: "application/spdx+json", docs: []document{{"application/spdx+json", spdxDoc(pkgsV2...), nil}}})
+	reg.reset()
+	r := newResolver(reg.addr())
+	defer r.Close()
+	rep, err := imagediff.Diff(t.Context(), source(t, r, reg.addr()+"/multi:1"), source(t, r, reg.addr()+"/multi:2"),
+		imagediff.Options{Host: &imagediff.Platform{OS: "linux", Architecture: "amd64"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Images) != 2 {
+		t.Fatalf("%d platforms compared, want 2", len(rep.Images))
+	}
+	if diff := cmp.Diff(rep.Images[0].Referrers, rep.Images[1].Referrers); diff != "" {
+		t.Errorf("the platforms' referrers differ (-amd64 +arm64):\n%s", diff)
+	}
+	golden(t, "sboms/index.json", writeAttached(t, rep), reg.addr())
+	gets := reg.gets()
+	for _, f := range rep.Fetched.Blobs {
+		if f.Kind == imagediff.KindSBOM && gets[f.Digest.String()] != 1 {
+			t.Errorf("document %s fetched %d times, want once", f.Digest, gets[f.Digest.String()])
+		}
+	}
 }
