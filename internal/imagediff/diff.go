@@ -63,6 +63,9 @@ type differ struct {
 	opts    Options
 	report  Report
 	fetched map[digest.Digest]bool
+	// attachments are the artifacts attached to each manifest, by source
+	// and digest, once read (an index's serve all its platforms).
+	attachments map[string]attached
 }
 
 // image is one side's manifest, parsed.
@@ -624,39 +627,26 @@ func (pr *progressReader) Read(b []byte) (int, error) {
 }
 
 // referrers lists the artifacts attached to both manifests, when the
-// sources can. Failing to list them is a note, not an error: the
-// registry may not support it.
+// sources can, and compares their SBOMs. Failing to list them is a note,
+// not an error: the registry may not support it.
 func (d *differ) referrers(ctx context.Context, p pair, id *ImageDiff) {
-	ra, okA := p.a.src.(ReferrerSource)
-	rb, okB := p.b.src.(ReferrerSource)
-	if !okA || !okB {
-		return
+	var la, lb []Descriptor
+	listed := true
+	if ra, ok := p.a.src.(ReferrerSource); ok {
+		var err error
+		if la, err = ra.Referrers(ctx, p.a.manifest.Digest); err != nil {
+			d.note(fmt.Sprintf("referrers of %s not listed: %v", ra.Name(), err))
+			listed = false
+		}
 	}
-	la, err := ra.Referrers(ctx, p.a.manifest.Digest)
-	if err != nil {
-		d.note(fmt.Sprintf("referrers of %s not listed: %v", ra.Name(), err))
-		return
+	if rb, ok := p.b.src.(ReferrerSource); ok {
+		var err error
+		if lb, err = rb.Referrers(ctx, p.b.manifest.Digest); err != nil {
+			d.note(fmt.Sprintf("referrers of %s not listed: %v", rb.Name(), err))
+			listed = false
+		}
 	}
-	lb, err := rb.Referrers(ctx, p.b.manifest.Digest)
-	if err != nil {
-		d.note(fmt.Sprintf("referrers of %s not listed: %v", rb.Name(), err))
-		return
-	}
-	if len(la) == 0 && len(lb) == 0 {
-		return
-	}
-	rd := &ReferrersDiff{}
-	typesA, typesB := map[string]bool{}, map[string]bool{}
-	for _, r := range la {
-		rd.A = append(rd.A, Referrer{Digest: r.Digest, ArtifactType: r.ArtifactType, MediaType: r.MediaType, Size: r.Size})
-		typesA[r.ArtifactType] = true
-	}
-	for _, r := range lb {
-		rd.B = append(rd.B, Referrer{Digest: r.Digest, ArtifactType: r.ArtifactType, MediaType: r.MediaType, Size: r.Size})
-		typesB[r.ArtifactType] = true
-	}
-	rd.Added, rd.Removed = setDiff(typesA, typesB)
-	id.Referrers = rd
+	d.attached(ctx, p, id, la, lb, listed)
 }
 
 // platformOf is a config's platform, "" when it names none.

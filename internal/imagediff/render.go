@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tagpin/tagpin/internal/imagediff/sbom"
 )
 
 // WriteJSON writes r as indented JSON.
@@ -401,7 +403,11 @@ func writeImage(t *textWriter, id *ImageDiff) {
 func writePackages(t *textWriter, indent int, title string, p *PackagesDiff) {
 	t.line(indent, "%s:", title)
 	for _, db := range p.Databases {
-		t.line(indent+1, "%s (/%s):", db.Ecosystem, db.Path)
+		where := "/" + db.Path
+		if db.Ecosystem == sbom.SPDX || db.Ecosystem == sbom.CycloneDX {
+			where = db.Path // where the SBOMs came from, not a path in the image
+		}
+		t.line(indent+1, "%s (%s):", db.Ecosystem, where)
 		if db.Unsupported != "" {
 			t.line(indent+2, "not read: %s", db.Unsupported)
 		}
@@ -418,6 +424,11 @@ func writePackages(t *textWriter, indent int, title string, p *PackagesDiff) {
 			t.mark(indent+2, Changed, "%s %s → %s (downgrade)", x.Name, x.From, x.To)
 		}
 		for _, x := range db.Changed {
+			if x.From != x.To {
+				// An SBOM's package at another version, in no known order.
+				t.mark(indent+2, Changed, "%s %s → %s", x.Name, x.From, x.To)
+				continue
+			}
 			t.mark(indent+2, Changed, "%s %s (%s)", x.Name, x.To, x.Arch)
 		}
 	}

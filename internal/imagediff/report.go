@@ -263,14 +263,16 @@ type PackagesDiff struct {
 type PackageDatabaseDiff struct {
 	// Ecosystem is dpkg, apk or rpm (or spdx, cyclonedx for SBOMs).
 	Ecosystem string `json:"ecosystem"`
-	// Path is where the database is in the image.
+	// Path is where the database is in the image; for SBOMs, where each
+	// side's came from ("a: referrer sha256:…; b: tag sha256-….sbom").
 	Path       string          `json:"path"`
 	Added      []Package       `json:"added,omitempty"`
 	Removed    []Package       `json:"removed,omitempty"`
 	Upgraded   []PackageChange `json:"upgraded,omitempty"`
 	Downgraded []PackageChange `json:"downgraded,omitempty"`
 	// Changed are packages at the same version with another
-	// architecture or source package.
+	// architecture or source package; for SBOMs, packages at another
+	// version in an ecosystem whose version order is not known.
 	Changed []PackageChange `json:"changed,omitempty"`
 	// Unsupported says why the database could not be read, if so.
 	Unsupported string `json:"unsupported,omitempty"`
@@ -325,16 +327,25 @@ type ReferrersDiff struct {
 	// Added and Removed are the artifact types only B, or only A, has.
 	Added   []string `json:"added,omitempty"`
 	Removed []string `json:"removed,omitempty"`
-	// Packages compares the packages of the SBOMs, when read.
+	// Packages compares the packages of the SBOMs and SBOM attestations
+	// attached to both images, one database per format (spdx,
+	// cyclonedx) both have.
 	Packages *PackagesDiff `json:"packages,omitempty"`
 }
 
-// Referrer is an artifact attached to a manifest.
+// Referrer is an artifact attached to a manifest: listed by the OCI
+// referrers API (or its sha256-<hex> tag), or tagged the cosign way.
 type Referrer struct {
 	Digest       digest.Digest `json:"digest"`
 	ArtifactType string        `json:"artifactType,omitempty"`
 	MediaType    string        `json:"mediaType"`
 	Size         int64         `json:"size"`
+	// Tag is the cosign tag the artifact was found under
+	// (sha256-<hex>.sbom, .att or .sig); empty for a referrer.
+	Tag string `json:"tag,omitempty"`
+	// Index is true for an artifact attached to the index the image
+	// belongs to rather than to the image's own manifest.
+	Index bool `json:"index,omitempty"`
 }
 
 // Fetched is what Diff downloaded.
