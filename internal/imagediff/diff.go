@@ -74,6 +74,8 @@ type image struct {
 	manifest *Manifest
 	index    *v1.IndexManifest // when the manifest is an index
 	image    *v1.Manifest      // when it is an image manifest
+	// parent is the index an image manifest was found in, if any.
+	parent *v1.IndexManifest
 }
 
 func (d *differ) run(ctx context.Context) (*Report, error) {
@@ -252,6 +254,7 @@ func (d *differ) pairs(ctx context.Context, ia, ib *image) ([]pair, error) {
 		if child.image == nil {
 			return nil, fmt.Errorf("reading %s for %s: %w: a nested index", idx.src.Name(), e.name, ErrInvalidImage)
 		}
+		child.parent = idx.index
 		d.report.Index.Common = []string{e.name}
 		p := pair{platform: e.name, a: single, b: child}
 		if idx == ia {
@@ -319,6 +322,7 @@ func (d *differ) pairs(ctx context.Context, ia, ib *image) ([]pair, error) {
 		if ca.image == nil || cb.image == nil {
 			return nil, fmt.Errorf("reading %s and %s for %s: %w: a nested index", ia.src.Name(), ib.src.Name(), name, ErrInvalidImage)
 		}
+		ca.parent, cb.parent = ia.index, ib.index
 		out = append(out, pair{platform: name, a: ca, b: cb, aIndexAnn: annA, bIndexAnn: annB})
 	}
 	return out, nil

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/mod/semver"
 
@@ -106,8 +107,10 @@ func (d *differ) attached(ctx context.Context, p pair, id *ImageDiff, la, lb []D
 		manifest digest.Digest
 		root     ImageID
 		list     []Descriptor
-	}{{p.a.src, p.a.manifest.Digest, d.report.A, la}, {p.b.src, p.b.manifest.Digest, d.report.B, lb}} {
+		parent   *v1.IndexManifest
+	}{{p.a.src, p.a.manifest.Digest, d.report.A, la, p.a.parent}, {p.b.src, p.b.manifest.Digest, d.report.B, lb, p.b.parent}} {
 		sides[i], _ = d.attachmentsOf(ctx, id.Platform, s.src, s.manifest, "", func() ([]Descriptor, bool) { return s.list, true })
+		sides[i] = append(sides[i], d.buildKitAttestations(ctx, id.Platform, s.src, s.parent, s.manifest)...)
 		if s.root.Digest == s.manifest || !resolve.IsIndex(s.root.MediaType) {
 			continue
 		}
@@ -232,6 +235,44 @@ func (d *differ) listAttached(ctx context.Context, platform string, src Source, 
 		}
 		as = append(as, a)
 	}
+	return as
+}
+
+// BuildKit's annotations of the attestation manifests it puts in an
+// index (docker buildx build --sbom, --provenance).
+const (
+	annotationReferenceType   = "vnd.docker.reference.type"
+	annotationReferenceDigest = "vnd.docker.reference.digest"
+	referenceTypeAttestation  = "attestation-manifest"
+)
+
+// buildKitAttestations returns the attestation manifests that parent,
+// the index an image was found in, holds for the image subject, with
+// their SBOMs read (their provenance is not).
+func (d *differ) buildKitAttestations(ctx context.Context, platform string, src Source, parent *v1.IndexManifest, subject digest.Digest) []*attachment {
+	if parent == nil {
+		return nil
+	}
+	var as []*attachment
+	for _, m := range parent.Manifests {
+		if m.Annotations[annotationReferenceType] != referenceTypeAttestation || m.Annotations[annotationReferenceDigest] != subject.String() {
+			continue
+		}
+		dg := digest.Digest(m.Digest.String())
+		as = append(as, &attachment{
+			listed: Referrer{Digest: dg, ArtifactType: mediaInToto, MediaType: string(m.MediaType), Size: m.Size, Index: true},
+			where:  "attestation manifest " + dg.String(),
+		})
+	}
+	key := src.Name() + "@" + subject.String() + "#buildkit"
+	if at, ok := d.attachments[key]; ok {
+		return at.artifacts
+	}
+	d.readAttached(ctx, platform, src, as)
+	if d.attachments == nil {
+		d.attachments = map[string]attached{}
+	}
+	d.attachments[key] = attached{artifacts: as, listed: true}
 	return as
 }
 
