@@ -1,0 +1,407 @@
+package imagediff_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/tagpin/tagpin/internal/imagediff"
+	"github.com/tagpin/tagpin/internal/imagediff/layerfs"
+)
+
+// entry is one tar entry of a test layer.
+type entry struct {
+	name string
+	typ  byte // tar.TypeReg when zero
+	mode int64
+	uid  int
+	gid  int
+	body string
+	link string
+}
+
+func file(name, body string) entry { return entry{name: name, body: body, mode: 0o644} }
+
+func exe(name, body string) entry { return entry{name: name, body: body, mode: 0o755} }
+
+func dir(name string) entry { return entry{name: name, typ: tar.TypeDir, mode: 0o755} }
+
+func symlink(name, target string) entry {
+	return entry{name: name, typ: tar.TypeSymlink, mode: 0o777, link: target}
+}
+
+func hardlink(name, target string) entry {
+	return entry{name: name, typ: tar.TypeLink, mode: 0o644, link: target}
+}
+
+// whiteout deletes name from the layers below.
+func whiteout(name string) entry {
+	d, f := filepath.Split(name)
+	return file(d+".wh."+f, "")
+}
+
+// opaque hides what the layers below hold under dir.
+func opaque(dir string) entry { return file(dir+"/.wh..wh..opq", "") }
+
+// tarBytes writes entries, in the order given, as an uncompressed tar
+// with fixed times.
+func tarBytes(t *testing.T, entries ...entry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		h := &tar.Header{Name: e.name, Typeflag: e.typ, Mode: e.mode, Uid: e.uid, Gid: e.gid, Linkname: e.link,
+			ModTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Format: tar.FormatPAX}
+		if h.Typeflag == 0 {
+			h.Typeflag = tar.TypeReg
+		}
+		if h.Typeflag == tar.TypeReg {
+			h.Size = int64(len(e.body))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			if _, err := io.WriteString(tw, e.body); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// tarLayer is a gzip layer of entries, the same bytes every run.
+func tarLayer(t *testing.T, entries ...entry) v1.Layer {
+	t.Helper()
+	b := tarBytes(t, entries...)
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// rawLayer is a layer whose blob is b exactly, possibly broken.
+func rawLayer(b []byte) v1.Layer { return static.NewLayer(b, types.OCILayer) }
+
+func gzipBytes(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// dpkgPkg is one stanza of a dpkg status file.
+type dpkgPkg struct{ name, version, arch, source string }
+
+// dpkgStatus writes a status file as dpkg does: every package installed.
+func dpkgStatus(pkgs ...dpkgPkg) string {
+	var b strings.Builder
+	for _, p := range pkgs {
+		arch := p.arch
+		if arch == "" {
+			arch = "amd64"
+		}
+		fmt.Fprintf(&b, "Package: %s\nStatus: install ok installed\nPriority: optional\nSection: libs\nInstalled-Size: 123\n", p.name)
+		fmt.Fprintf(&b, "Maintainer: Debian Maintainers <debian@example.org>\nArchitecture: %s\n", arch)
+		if p.source != "" {
+			fmt.Fprintf(&b, "Source: %s\n", p.source)
+		}
+		fmt.Fprintf(&b, "Version: %s\nDescription: the %s package\n a longer description\n .\n with a paragraph\n\n", p.version, p.name)
+	}
+	return b.String()
+}
+
+// apkPkg is one entry of an apk installed database.
+type apkPkg struct{ name, version, origin string }
+
+// apkInstalled writes lib/apk/db/installed in apk's format.
+func apkInstalled(pkgs ...apkPkg) string {
+	var b strings.Builder
+	for _, p := range pkgs {
+		fmt.Fprintf(&b, "C:Q1%s=\nP:%s\nV:%s\nA:x86_64\nS:1000\nI:2000\nT:the %s package\nU:https://example.org\nL:MIT\no:%s\nm:Maintainer <m@example.org>\nt:1700000000\nc:0123456789abcdef\nF:usr/lib\nR:lib%s.so\n\n",
+			strings.Repeat("A", 26), p.name, p.version, p.name, p.origin, p.name)
+	}
+	return b.String()
+}
+
+// goldenContents compares got with testdata/contents/name.
+func goldenContents(t *testing.T, name string, rep *imagediff.Report, addr string) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := imagediff.WriteJSON(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := os.MkdirAll(filepath.Join("testdata", "contents"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	golden(t, filepath.Join("contents", name), buf.Bytes(), addr)
+}
+
+// contentOptions are Diff's options with the content reader.
+func contentOptions(t *testing.T, co imagediff.ContentOptions) imagediff.Options {
+	if co.TempDir == "" {
+		co.TempDir = t.TempDir()
+	}
+	return imagediff.Options{
+		Host:           &imagediff.Platform{OS: "linux", Architecture: "amd64"},
+		NewLayerReader: func(string) imagediff.LayerReader { return imagediff.NewContentReader(co) },
+	}
+}
+
+// noSpools fails the test when dir holds files: spooled layers and
+// databases are removed once read.
+func noSpools(t *testing.T, dir string) {
+	t.Helper()
+	left, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		var names []string
+		for _, e := range left {
+			names = append(names, e.Name())
+		}
+		t.Errorf("temporary files left behind: %v", names)
+	}
+}
+
+// wantGets checks the blob GETs of layers: each of once fetched exactly
+// once, each of never not at all.
+func wantGets(t *testing.T, gets map[string]int, once, never []v1.Layer) {
+	t.Helper()
+	for _, l := range once {
+		if n := gets[mustDigest(t, l)]; n != 1 {
+			t.Errorf("layer %s fetched %d times, want once", mustDigest(t, l), n)
+		}
+	}
+	for _, l := range never {
+		if n := gets[mustDigest(t, l)]; n != 0 {
+			t.Errorf("layer %s fetched %d times, want never", mustDigest(t, l), n)
+		}
+	}
+}
+
+// sorted returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+var _ = layerfs.ErrLimit
+
+// Debian packages of the test images.
+var (
+	debBasePkgs = []dpkgPkg{
+		{"base-files", "12.4+deb12u5", "", ""},
+		{"curl", "7.88.1-10+deb12u5", "", ""},
+		{"libc6", "2.36-9+deb12u4", "", "glibc"},
+		{"openssl", "3.0.11-1~deb12u2", "", ""},
+		{"perl", "1:5.36.0-7+deb12u1", "", ""},
+		{"tzdata", "2024a-0+deb12u1", "all", ""},
+	}
+	// debUpgradedPkgs: libc6 upgraded, openssl upgraded past its tilde
+	// version, perl downgraded (the epoch dropped), tzdata downgraded,
+	// curl removed, jq added.
+	debUpgradedPkgs = []dpkgPkg{
+		{"base-files", "12.4+deb12u5", "", ""},
+		{"jq", "1.6-2.1", "", ""},
+		{"libc6", "2.36-9+deb12u7", "", "glibc"},
+		{"openssl", "3.0.11-1", "", ""},
+		{"perl", "5.38.2-1", "", ""},
+		{"tzdata", "2023c-5", "all", ""},
+	}
+)
+
+// debianLayers are the layers of the Debian test images.
+type debianLayers struct {
+	lower, base, aptA, appV1, upgrade, appV2 v1.Layer
+	// x, y, z, s: A = lower, base, x, s; B = lower, base, y, z, s.
+	x, y, z, s v1.Layer
+	other      v1.Layer
+}
+
+func newDebianLayers(t *testing.T) debianLayers {
+	return debianLayers{
+		lower: tarLayer(t, dir("usr"), dir("usr/share"), dir("usr/share/doc"), file("usr/share/doc/README", "shared, lowest")),
+		base: tarLayer(t,
+			dir("etc"), file("etc/os-release", "ID=debian\nVERSION_ID=12\n"), file("etc/config", "debug=false\n"),
+			dir("usr/bin"), exe("usr/bin/tool", "#!/bin/sh\necho tool\n"),
+			dir("usr/lib"), file("usr/lib/libfoo.so.1", "foo 1"), file("usr/lib/libfoo.so.2", "foo 2"), symlink("usr/lib/libfoo.so", "libfoo.so.1"),
+			dir("opt"), dir("opt/cache"), file("opt/cache/a", "a"), file("opt/cache/b", "b"),
+			dir("var"), dir("var/lib"), dir("var/lib/dpkg"), file("var/lib/dpkg/status", dpkgStatus(debBasePkgs...)),
+		),
+		aptA: tarLayer(t, file("var/lib/dpkg/status", dpkgStatus(append(slicesClone(debBasePkgs), dpkgPkg{"libapp1", "1.0-1", "", ""})...))),
+		appV1: tarLayer(t,
+			dir("app"), exe("app/server", "#!/bin/sh\necho v1\n"), hardlink("app/hard", "app/server"),
+			dir("app/static"), file("app/static/index.html", "<html>v1</html>"),
+			file("etc/app.conf", "x=1\n"), file("etc/same", "same bytes\n"), file("etc/modeme", "m\n"), file("etc/ownme", "o\n"),
+			symlink("usr/lib/libapp.so", "libapp.so.1"),
+			dir("var/cache"), file("var/cache/old", "stale"),
+		),
+		upgrade: tarLayer(t,
+			file("var/lib/dpkg/status", dpkgStatus(append(slicesClone(debUpgradedPkgs), dpkgPkg{"libapp1", "1.0-1", "", ""})...)),
+			whiteout("usr/bin/tool"),
+			opaque("opt/cache"), file("opt/cache/new", "new"),
+		),
+		appV2: tarLayer(t,
+			dir("app"), exe("app/server", "#!/bin/sh\necho v2\n"), hardlink("app/hard", "app/server"),
+			dir("app/static"), file("app/static/index.html", "<html>v1</html>"), file("app/static/app.js", "let x = 2"),
+			file("etc/app.conf", "x=2\n"), file("etc/same", "same bytes\n"),
+			entry{name: "etc/modeme", body: "m\n", mode: 0o600}, entry{name: "etc/ownme", body: "o\n", mode: 0o644, uid: 1000, gid: 1000},
+			symlink("usr/lib/libapp.so", "libapp.so.2"),
+		),
+		x: tarLayer(t, file("etc/app.conf", "from x\n"), dir("app"), file("app/tmp", "x's scratch")),
+		y: tarLayer(t, file("etc/app.conf", "from y\n"), dir("app"), file("app/tmp", "y's scratch")),
+		z: tarLayer(t, dir("app"), exe("app/only-b", "b")),
+		s: tarLayer(t, file("etc/app.conf", "from s\n"), dir("app"), whiteout("app/tmp"), file("app/s", "s")),
+		other: tarLayer(t,
+			dir("etc"), file("etc/os-release", "ID=debian\nVERSION_ID=13\n"), file("etc/config", "debug=false\n"),
+			dir("var"), dir("var/lib"), dir("var/lib/dpkg"), file("var/lib/dpkg/status", dpkgStatus(debUpgradedPkgs...)),
+		),
+	}
+}
+
+func slicesClone[T any](s []T) []T { return append([]T(nil), s...) }
+
+// TestContents runs the engine with the content reader over realistic
+// images pushed to the in-process registry: the exact report, and which
+// layers were fetched.
+func TestContents(t *testing.T) {
+	t.Parallel()
+	reg := newCountingRegistry(t)
+	d := newDebianLayers(t)
+	cfg := v1.Config{Entrypoint: []string{"/app/server"}}
+	push := func(tag string, layers ...v1.Layer) {
+		reg.push(t, tag, image(t, cfg, "linux/amd64", nil, layers...))
+	}
+	push("deb:a", d.lower, d.base, d.aptA, d.appV1)
+	push("deb:b", d.lower, d.base, d.upgrade, d.appV2)
+	push("deb:a-nostatus", d.lower, d.base, d.appV1)
+	push("deb:xs", d.lower, d.base, d.x, d.s)
+	push("deb:yzs", d.lower, d.base, d.y, d.z, d.s)
+	push("deb:rebased", d.other, d.appV2)
+
+	distroBase := tarLayer(t, dir("var"), dir("var/lib"), dir("var/lib/dpkg"), dir("var/lib/dpkg/status.d"),
+		file("var/lib/dpkg/status.d/base-files", dpkgStatus(dpkgPkg{"base-files", "12.4+deb12u5", "", ""})),
+		file("var/lib/dpkg/status.d/libssl3", dpkgStatus(dpkgPkg{"libssl3", "3.0.11-1~deb12u2", "", "openssl"})),
+		file("var/lib/dpkg/status.d/libssl3.md5sums", "0123  usr/lib/libssl.so.3\n"),
+		file("var/lib/dpkg/status.d/tzdata", dpkgStatus(dpkgPkg{"tzdata", "2024a-0+deb12u1", "all", ""})),
+	)
+	distroA := tarLayer(t, dir("app"), exe("app/server", "v1"))
+	distroB := tarLayer(t, dir("app"), exe("app/server", "v2"),
+		file("var/lib/dpkg/status.d/libssl3", dpkgStatus(dpkgPkg{"libssl3", "3.0.15-1~deb12u1", "", "openssl"})),
+		file("var/lib/dpkg/status.d/netbase", dpkgStatus(dpkgPkg{"netbase", "6.4", "all", ""})),
+		whiteout("var/lib/dpkg/status.d/tzdata"),
+	)
+	push("distroless:a", distroBase, distroA)
+	push("distroless:b", distroBase, distroB)
+
+	apkBase := tarLayer(t, dir("lib"), dir("lib/apk"), dir("lib/apk/db"),
+		file("lib/apk/db/installed", apkInstalled(
+			apkPkg{"musl", "1.2.4-r2", "musl"}, apkPkg{"busybox", "1.36.1-r5", "busybox"},
+			apkPkg{"libcrypto3", "3.1.4-r1", "openssl"}, apkPkg{"ca-certificates", "20230506-r0", "ca-certificates"})),
+		dir("bin"), exe("bin/busybox", "busybox"))
+	apkA := tarLayer(t, file("lib/apk/db/installed", apkInstalled(
+		apkPkg{"musl", "1.2.4-r2", "musl"}, apkPkg{"busybox", "1.36.1-r5", "busybox"},
+		apkPkg{"libcrypto3", "3.1.4-r1", "openssl"}, apkPkg{"ca-certificates", "20230506-r0", "ca-certificates"})))
+	apkB := tarLayer(t, file("lib/apk/db/installed", apkInstalled(
+		// busybox r5 -> r15: -rN compares as a number.
+		apkPkg{"musl", "1.2.4-r3", "musl"}, apkPkg{"busybox", "1.36.1-r15", "busybox"},
+		apkPkg{"libcrypto3", "3.1.4-r0", "openssl"}, apkPkg{"curl", "8.5.0-r0", "curl"})),
+		exe("bin/busybox", "busybox 2"))
+	push("alpine:a", apkBase, apkA)
+	push("alpine:b", apkBase, apkB)
+
+	tests := []struct {
+		name   string
+		a, b   string
+		level  imagediff.Level
+		golden string
+		// once are the layers fetched exactly once, never those that
+		// must not be fetched.
+		once, never []v1.Layer
+	}{
+		{
+			name: "same base, new top layers", a: "deb:a", b: "deb:b", golden: "same-base.json",
+			once: []v1.Layer{d.aptA, d.appV1, d.upgrade, d.appV2}, never: []v1.Layer{d.lower, d.base},
+		},
+		{
+			name: "same base, level files", a: "deb:a", b: "deb:b", level: imagediff.LevelFiles, golden: "same-base-files.json",
+			once: []v1.Layer{d.aptA, d.appV1, d.upgrade, d.appV2}, never: []v1.Layer{d.lower, d.base},
+		},
+		{
+			name: "only B changes the dpkg status", a: "deb:a-nostatus", b: "deb:b", golden: "only-b-status.json",
+			once: []v1.Layer{d.base, d.appV1, d.upgrade, d.appV2}, never: []v1.Layer{d.lower},
+		},
+		{
+			name: "only A changes the dpkg status", a: "deb:b", b: "deb:a-nostatus", golden: "only-a-status.json",
+			once: []v1.Layer{d.base, d.appV1, d.upgrade, d.appV2}, never: []v1.Layer{d.lower},
+		},
+		{
+			name: "a layer both have above the prefix", a: "deb:xs", b: "deb:yzs", golden: "shared-above-prefix.json",
+			once: []v1.Layer{d.x, d.y, d.z, d.s}, never: []v1.Layer{d.lower, d.base},
+		},
+		{
+			name: "base changed", a: "deb:a-nostatus", b: "deb:rebased", golden: "base-changed.json",
+			once: []v1.Layer{d.lower, d.base, d.appV1, d.other, d.appV2},
+		},
+		{
+			name: "distroless status.d", a: "distroless:a", b: "distroless:b", golden: "distroless.json",
+			once: []v1.Layer{distroA, distroB},
+		},
+		{
+			name: "apk", a: "alpine:a", b: "alpine:b", golden: "apk.json",
+			once: []v1.Layer{apkA, apkB}, never: []v1.Layer{apkBase},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// Not parallel: the blob counts are the registry's.
+			reg.reset()
+			r := newResolver(reg.addr())
+			defer r.Close()
+			tmp := t.TempDir()
+			opts := contentOptions(t, imagediff.ContentOptions{TempDir: tmp})
+			opts.Level = tc.level
+			rep, err := imagediff.Diff(t.Context(), source(t, r, reg.addr()+"/"+tc.a), source(t, r, reg.addr()+"/"+tc.b), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			goldenContents(t, tc.golden, rep, reg.addr())
+			wantGets(t, reg.gets(), tc.once, tc.never)
+			noSpools(t, tmp)
+		})
+	}
+}
