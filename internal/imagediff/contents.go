@@ -106,8 +106,13 @@ func (c *contentReader) ApplyLayer(ctx context.Context, layer Descriptor, at []P
 	for _, s := range c.sides {
 		if s.next < 0 {
 			// Both sides start at the common prefix, the lowest index
-			// the first layer names.
+			// the first layer names. Without one, each side gets all
+			// its layers: its tree is the whole file system, not a
+			// change to an unknown base.
 			s.next = low
+			if low == 0 {
+				s.tree = layerfs.NewTree()
+			}
 		}
 	}
 	ready := 0
@@ -278,9 +283,13 @@ func (c *contentReader) readDatabase(kind pkgdb.Kind, e *layerfs.Entry, content 
 }
 
 // decided reports whether path's state in t is decided by t itself (an
-// entry, a whiteout, or an opaque or non-directory parent) and the entry
-// there, if any.
+// entry, a whiteout, or an opaque or non-directory parent; any path of
+// a whole tree) and the entry there, if any.
 func decided(t *layerfs.Tree, p string) (*layerfs.Entry, bool) {
+	if !t.Overlay() {
+		e, _ := t.Get(p)
+		return e, true
+	}
 	if e, ok := t.Get(p); ok {
 		if e.Type == layerfs.Whiteout {
 			return nil, true

@@ -343,6 +343,7 @@ func TestContents(t *testing.T) {
 		exe("bin/busybox", "busybox 2"))
 	push("alpine:a", apkBase, apkA)
 	push("alpine:b", apkBase, apkB)
+	push("alpine:rebased", apkBase, apkB, distroA)
 
 	tests := []struct {
 		name   string
@@ -376,6 +377,13 @@ func TestContents(t *testing.T) {
 		{
 			name: "base changed", a: "deb:a-nostatus", b: "deb:rebased", golden: "base-changed.json",
 			once: []v1.Layer{d.lower, d.base, d.appV1, d.other, d.appV2},
+		},
+		{
+			// No common prefix: the trees are whole, nothing is
+			// "base unknown", and a database only one image has is
+			// all added or all removed.
+			name: "base changed to another distribution", a: "deb:a-nostatus", b: "alpine:rebased", golden: "base-changed-distribution.json",
+			once: []v1.Layer{d.lower, d.base, d.appV1, apkBase, apkB, distroA},
 		},
 		{
 			name: "distroless status.d", a: "distroless:a", b: "distroless:b", golden: "distroless.json",
