@@ -326,15 +326,13 @@ func (c *contentReader) databases() []string {
 }
 
 // BasePaths lists the package databases one side's layers decide and
-// the other's leave to the shared layers (status.d files excepted: one
-// file per package, a new one is a new package).
+// the other's leave to the shared layers. That includes status.d files:
+// one file per package, so a file one side rewrites may be an upgrade
+// and one it whites out a removal.
 func (c *contentReader) BasePaths() []string {
 	if !c.baseAsked {
 		c.baseAsked = true
 		for _, p := range c.databases() {
-			if kind, _ := pkgdb.Detect(p); kind == pkgdb.DpkgStatusD {
-				continue
-			}
 			_, da := decided(c.sides[0].tree, p)
 			_, db := decided(c.sides[1].tree, p)
 			if da != db {
@@ -449,9 +447,10 @@ func (c *contentReader) files() *FilesDiff {
 var ecosystemNames = map[pkgdb.Ecosystem]string{pkgdb.Deb: "dpkg", pkgdb.Apk: "apk", pkgdb.RPM: "rpm"}
 
 // database returns the database at p on side i: from the overlay, else
-// from the shared layers when they were read; known is false when the
-// database is only in the shared layers and was not read (the same on
-// both sides then).
+// from the shared layers when they were read (a path BasePaths still
+// lists once they all were is in none of them); known is false when the
+// database is only in the shared layers and was not looked for (the
+// same on both sides then).
 func (c *contentReader) database(i int, p string) (db *dbInfo, present, known bool) {
 	if e, ok := decided(c.sides[i].tree, p); ok {
 		if e == nil {
@@ -460,7 +459,7 @@ func (c *contentReader) database(i int, p string) (db *dbInfo, present, known bo
 		db, _ := e.Info.(*dbInfo)
 		return db, db != nil, true
 	}
-	if b, ok := c.base[p]; ok && b.found {
+	if b, ok := c.base[p]; ok {
 		db, _ := b.info.(*dbInfo)
 		return db, db != nil, true
 	}
@@ -476,12 +475,8 @@ func (c *contentReader) packages() *PackagesDiff {
 		b, presentB, knownB := c.database(1, p)
 		switch {
 		case !knownA || !knownB:
-			if kind == pkgdb.DpkgStatusD {
-				// One file per package: a file only one side's layers
-				// hold is a package added or removed.
-				break
-			}
-			dbDiff.Unsupported = "the other image's copy is in the shared layers and was not found there"
+			// The shared layers were not read (level files).
+			dbDiff.Unsupported = "the other image's copy is in the shared layers, which were not read"
 			pd.Databases = append(pd.Databases, dbDiff)
 			continue
 		}

@@ -344,6 +344,8 @@ func TestContents(t *testing.T) {
 	push("alpine:a", apkBase, apkA)
 	push("alpine:b", apkBase, apkB)
 	push("alpine:rebased", apkBase, apkB, distroA)
+	push("plain:a", d.lower, distroA)
+	push("plain:apk", d.lower, apkB)
 
 	tests := []struct {
 		name   string
@@ -386,8 +388,16 @@ func TestContents(t *testing.T) {
 			once: []v1.Layer{d.lower, d.base, d.appV1, apkBase, apkB, distroA},
 		},
 		{
+			// libssl3's file replaced is an upgrade, tzdata's whited
+			// out a removal: the shared layer holding status.d is read.
 			name: "distroless status.d", a: "distroless:a", b: "distroless:b", golden: "distroless.json",
-			once: []v1.Layer{distroA, distroB},
+			once: []v1.Layer{distroA, distroB, distroBase},
+		},
+		{
+			// The shared layers, all read, have no database: every
+			// package is new.
+			name: "a database only B's layers write, none below", a: "plain:a", b: "plain:apk", golden: "new-database.json",
+			once: []v1.Layer{distroA, apkB, d.lower},
 		},
 		{
 			name: "apk", a: "alpine:a", b: "alpine:b", golden: "apk.json",
