@@ -4,9 +4,12 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
+	"github.com/google/go-cmp/cmp"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -422,4 +425,175 @@ func TestContents(t *testing.T) {
 			noSpools(t, tmp)
 		})
 	}
+}
+
+// TestContentsIndex compares two multi-platform indexes: every common
+// platform, the host's first, or the one asked for; only the layers
+// above each platform's common prefix are fetched.
+func TestContentsIndex(t *testing.T) {
+	t.Parallel()
+	reg := newCountingRegistry(t)
+	cfg := v1.Config{Entrypoint: []string{"/app"}}
+	baseAmd := tarLayer(t, dir("var/lib/dpkg"), file("var/lib/dpkg/status", dpkgStatus(debBasePkgs...)), file("etc/arch", "amd64"))
+	baseArm := tarLayer(t, dir("var/lib/dpkg"), file("var/lib/dpkg/status", dpkgStatus(debBasePkgs...)), file("etc/arch", "arm64"))
+	topAmd1 := tarLayer(t, exe("app", "amd64 v1"))
+	topAmd2 := tarLayer(t, exe("app", "amd64 v2"), file("var/lib/dpkg/status", dpkgStatus(debUpgradedPkgs...)))
+	topArm1 := tarLayer(t, exe("app", "arm64 v1"))
+	topArm2 := tarLayer(t, exe("app", "arm64 v2"))
+	reg.pushIndex(t, "multi:1", map[string]v1.Image{
+		"linux/amd64": image(t, cfg, "linux/amd64", nil, baseAmd, topAmd1),
+		"linux/arm64": image(t, cfg, "linux/arm64", nil, baseArm, topArm1),
+	})
+	reg.pushIndex(t, "multi:2", map[string]v1.Image{
+		"linux/amd64": image(t, cfg, "linux/amd64", nil, baseAmd, topAmd2),
+		"linux/arm64": image(t, cfg, "linux/arm64", nil, baseArm, topArm2),
+	})
+	tests := []struct {
+		name        string
+		platform    *imagediff.Platform
+		golden      string
+		once, never []v1.Layer
+	}{
+		{
+			name: "every common platform, the host's first", golden: "index.json",
+			// amd64's B changes the status its base holds: that base
+			// layer is read.
+			once: []v1.Layer{topAmd1, topAmd2, topArm1, topArm2, baseAmd}, never: []v1.Layer{baseArm},
+		},
+		{
+			name: "one platform", platform: &imagediff.Platform{OS: "linux", Architecture: "arm64"}, golden: "index-arm64.json",
+			once: []v1.Layer{topArm1, topArm2}, never: []v1.Layer{baseAmd, baseArm, topAmd1, topAmd2},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			reg.reset()
+			r := newResolver(reg.addr())
+			defer r.Close()
+			opts := contentOptions(t, imagediff.ContentOptions{})
+			opts.Host = &imagediff.Platform{OS: "linux", Architecture: "arm64"}
+			opts.Platform = tc.platform
+			rep, err := imagediff.Diff(t.Context(), source(t, r, reg.addr()+"/multi:1"), source(t, r, reg.addr()+"/multi:2"), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			goldenContents(t, tc.golden, rep, reg.addr())
+			wantGets(t, reg.gets(), tc.once, tc.never)
+		})
+	}
+}
+
+// rpmPkg is a package rpmbuild makes.
+type rpmPkg struct{ name, epoch, version, release string }
+
+// rpmDatabase builds pkgs with rpmbuild, installs them into a fresh
+// sqlite database with rpm and returns its bytes; it skips the test when
+// rpm is not installed.
+func rpmDatabase(t *testing.T, pkgs ...rpmPkg) []byte {
+	t.Helper()
+	rpm, err1 := exec.LookPath("rpm")
+	rpmbuild, err2 := exec.LookPath("rpmbuild")
+	if err := errors.Join(err1, err2); err != nil {
+		t.Skipf("rpm and rpmbuild are needed (Debian package rpm, make tools installs it): %v", err)
+	}
+	dir := t.TempDir()
+	run := func(name string, args ...string) {
+		t.Helper()
+		cmd := exec.CommandContext(t.Context(), name, args...)
+		cmd.Env = append(os.Environ(), "HOME="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+	}
+	for _, p := range pkgs {
+		spec := fmt.Sprintf("Name: %s\nVersion: %s\nRelease: %s\n", p.name, p.version, p.release)
+		if p.epoch != "" {
+			spec += "Epoch: " + p.epoch + "\n"
+		}
+		spec += "Summary: test\nLicense: MIT\nBuildArch: noarch\n%description\ntest\n%files\n"
+		path := filepath.Join(dir, p.name+".spec")
+		if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		run(rpmbuild, "--define", "_topdir "+filepath.Join(dir, "build"), "-bb", path)
+	}
+	rpms, err := filepath.Glob(filepath.Join(dir, "build", "RPMS", "noarch", "*.rpm"))
+	if err != nil || len(rpms) != len(pkgs) {
+		t.Fatalf("rpmbuild made %v (%v), want %d packages", rpms, err, len(pkgs))
+	}
+	db := filepath.Join(dir, "db")
+	if err := os.Mkdir(db, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run(rpm, append([]string{"--define", "_db_backend sqlite", "--dbpath", db, "-i", "--nodeps", "--justdb"}, rpms...)...)
+	b, err := os.ReadFile(filepath.Join(db, "rpmdb.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// diffImages pushes two single-platform images and diffs them with the
+// content reader.
+func diffImages(t *testing.T, reg *countingRegistry, layersA, layersB []v1.Layer) *imagediff.Report {
+	t.Helper()
+	cfg := v1.Config{Entrypoint: []string{"/app"}}
+	reg.push(t, "img:a", image(t, cfg, "linux/amd64", nil, layersA...))
+	reg.push(t, "img:b", image(t, cfg, "linux/amd64", nil, layersB...))
+	r := newResolver(reg.addr())
+	defer r.Close()
+	rep, err := imagediff.Diff(t.Context(), source(t, r, reg.addr()+"/img:a"), source(t, r, reg.addr()+"/img:b"), contentOptions(t, imagediff.ContentOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Images) != 1 {
+		t.Fatalf("report has %d images, want 1", len(rep.Images))
+	}
+	return rep
+}
+
+// TestContentsRPM compares rpm databases: made by rpm at test time, and
+// the ones committed with the package readers.
+func TestContentsRPM(t *testing.T) {
+	t.Parallel()
+	base := tarLayer(t, dir("etc"), file("etc/redhat-release", "test 9"))
+	t.Run("made by rpm", func(t *testing.T) {
+		t.Parallel()
+		dbA := rpmDatabase(t, rpmPkg{"alpha", "", "1.0", "1"}, rpmPkg{"beta", "2", "2.3~rc1", "4.el9"}, rpmPkg{"delta", "", "3", "1"})
+		dbB := rpmDatabase(t, rpmPkg{"alpha", "", "1.1", "1"}, rpmPkg{"beta", "2", "2.3", "1.el9"}, rpmPkg{"delta", "", "2.9", "1"}, rpmPkg{"gamma", "", "0.1", "1"})
+		reg := newCountingRegistry(t)
+		rep := diffImages(t, reg,
+			[]v1.Layer{base, tarLayer(t, dir("var/lib/rpm"), file("var/lib/rpm/rpmdb.sqlite", string(dbA)))},
+			[]v1.Layer{base, tarLayer(t, dir("var/lib/rpm"), file("var/lib/rpm/rpmdb.sqlite", string(dbB)))})
+		want := &imagediff.PackagesDiff{Databases: []imagediff.PackageDatabaseDiff{{
+			Ecosystem: "rpm", Path: "var/lib/rpm/rpmdb.sqlite",
+			Added: []imagediff.Package{{Name: "gamma", Version: "0.1-1", Arch: "noarch"}},
+			Upgraded: []imagediff.PackageChange{
+				{Name: "alpha", From: "1.0-1", To: "1.1-1", Arch: "noarch"},
+				// 2.3~rc1 sorts before 2.3.
+				{Name: "beta", From: "2:2.3~rc1-4.el9", To: "2:2.3-1.el9", Arch: "noarch"},
+			},
+			Downgraded: []imagediff.PackageChange{{Name: "delta", From: "3-1", To: "2.9-1", Arch: "noarch"}},
+		}}}
+		if diff := cmp.Diff(want, rep.Images[0].Packages); diff != "" {
+			t.Errorf("packages (-want +got):\n%s", diff)
+		}
+		wantGets(t, reg.gets(), nil, []v1.Layer{base})
+	})
+	t.Run("committed databases", func(t *testing.T) {
+		t.Parallel()
+		read := func(name string) string {
+			b, err := os.ReadFile(filepath.Join("pkgdb", "testdata", "rpm", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}
+		reg := newCountingRegistry(t)
+		rep := diffImages(t, reg,
+			[]v1.Layer{base, tarLayer(t, file("usr/lib/sysimage/rpm/rpmdb.sqlite", read("tiny.sqlite")))},
+			[]v1.Layer{base, tarLayer(t, file("usr/lib/sysimage/rpm/rpmdb.sqlite", read("rpmdb.sqlite")))})
+		goldenContents(t, "rpm.json", rep, reg.addr())
+		wantGets(t, reg.gets(), nil, []v1.Layer{base})
+	})
 }
