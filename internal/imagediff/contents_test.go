@@ -2,6 +2,7 @@ package imagediff_test
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"errors"
@@ -596,4 +597,124 @@ func TestContentsRPM(t *testing.T) {
 		goldenContents(t, "rpm.json", rep, reg.addr())
 		wantGets(t, reg.gets(), nil, []v1.Layer{base})
 	})
+}
+
+// goModule is one version of a library module the test's proxy serves.
+type goModule struct{ path, version string }
+
+// goBuilder builds Go programs offline against a file:// module proxy
+// written by the test.
+type goBuilder struct {
+	goBin, proxy, modcache string
+}
+
+func newGoBuilder(t *testing.T, mods ...goModule) *goBuilder {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("building test executables needs the go command: %v", err)
+	}
+	b := &goBuilder{goBin: goBin, proxy: t.TempDir(), modcache: t.TempDir()}
+	for _, m := range mods {
+		name := m.path[strings.LastIndex(m.path, "/")+1:]
+		var zb bytes.Buffer
+		zw := zip.NewWriter(&zb)
+		for fname, body := range map[string]string{
+			"go.mod":     "module " + m.path + "\n\ngo 1.21\n",
+			name + ".go": "package " + name + "\n\nconst V = \"" + m.path + "@" + m.version + "\"\n",
+		} {
+			w, err := zw.Create(m.path + "@" + m.version + "/" + fname)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.WriteString(w, body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		vdir := filepath.Join(b.proxy, filepath.FromSlash(m.path), "@v")
+		writeTestFile(t, filepath.Join(vdir, m.version+".info"), `{"Version":"`+m.version+`","Time":"2026-01-01T00:00:00Z"}`)
+		writeTestFile(t, filepath.Join(vdir, m.version+".mod"), "module "+m.path+"\n\ngo 1.21\n")
+		writeTestFile(t, filepath.Join(vdir, m.version+".zip"), zb.String())
+		old, _ := os.ReadFile(filepath.Join(vdir, "list"))
+		writeTestFile(t, filepath.Join(vdir, "list"), string(old)+m.version+"\n")
+	}
+	return b
+}
+
+func writeTestFile(t *testing.T, name, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// build builds main module path requiring mods, with -trimpath, and
+// returns the executable's bytes.
+func (b *goBuilder) build(t *testing.T, path string, mods ...goModule) []byte {
+	t.Helper()
+	src := t.TempDir()
+	var gomod, imports, uses strings.Builder
+	gomod.WriteString("module " + path + "\n\ngo 1.21\n\n")
+	for _, m := range mods {
+		name := m.path[strings.LastIndex(m.path, "/")+1:]
+		gomod.WriteString("require " + m.path + " " + m.version + "\n")
+		imports.WriteString("\t" + name + " \"" + m.path + "\"\n")
+		uses.WriteString("\tprintln(" + name + ".V)\n")
+	}
+	writeTestFile(t, filepath.Join(src, "go.mod"), gomod.String())
+	writeTestFile(t, filepath.Join(src, "main.go"), "package main\n\nimport (\n"+imports.String()+")\n\nfunc main() {\n"+uses.String()+"}\n")
+	out := filepath.Join(t.TempDir(), "app")
+	cmd := exec.CommandContext(t.Context(), b.goBin, "build", "-trimpath", "-o", out, ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "GOPROXY=file://"+filepath.ToSlash(b.proxy), "GOSUMDB=off", "GONOSUMDB=", "GOPRIVATE=", "GONOPROXY=",
+		"GOMODCACHE="+b.modcache, "GOFLAGS=-mod=mod -modcacherw", "GOTOOLCHAIN=local", "GOWORK=off", "GO111MODULE=on",
+		"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if o, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", path, err, o)
+	}
+	exe, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}
+
+// TestContentsGoBinaries compares Go executables built in the test with
+// other module versions: the module changes of each, binaries added and
+// removed, and a non-Go executable left alone.
+func TestContentsGoBinaries(t *testing.T) {
+	t.Parallel()
+	libV1, libV2 := goModule{"example.com/lib", "v1.0.0"}, goModule{"example.com/lib", "v1.1.0"}
+	dep := goModule{"example.com/dep", "v0.3.0"}
+	newDep := goModule{"example.com/newdep", "v0.1.0-pre"}
+	b := newGoBuilder(t, libV1, libV2, dep, newDep)
+	appA := b.build(t, "example.com/app", libV1, dep)
+	appB := b.build(t, "example.com/app", libV2, newDep)
+	tool := b.build(t, "example.com/tool", libV1)
+
+	base := tarLayer(t, dir("usr"), dir("usr/local"), dir("usr/local/bin"), exe("usr/local/bin/script", "#!/bin/sh\n"))
+	topA := tarLayer(t, exe("usr/local/bin/app", string(appA)), exe("usr/local/bin/old", string(tool)), file("usr/local/bin/notexec", string(tool)))
+	topB := tarLayer(t, exe("usr/local/bin/app", string(appB)), whiteout("usr/local/bin/old"), exe("usr/local/bin/tool", string(tool)),
+		exe("usr/local/bin/script", "#!/bin/sh\necho 2\n"))
+	reg := newCountingRegistry(t)
+	rep := diffImages(t, reg, []v1.Layer{base, topA}, []v1.Layer{base, topB})
+	want := &imagediff.GoBinariesDiff{Binaries: []imagediff.GoBinaryChange{
+		{Path: "usr/local/bin/app", Change: imagediff.Changed, Main: "example.com/app", Modules: []imagediff.ModuleChange{
+			{Path: "example.com/dep", Change: "removed", From: "v0.3.0"},
+			{Path: "example.com/lib", Change: "upgraded", From: "v1.0.0", To: "v1.1.0"},
+			{Path: "example.com/newdep", Change: "added", To: "v0.1.0-pre"},
+		}},
+		{Path: "usr/local/bin/old", Change: imagediff.Removed, Main: "example.com/tool"},
+		{Path: "usr/local/bin/tool", Change: imagediff.Added, Main: "example.com/tool", BaseUnknown: true},
+	}}
+	if diff := cmp.Diff(want, rep.Images[0].GoBinaries); diff != "" {
+		t.Errorf("Go binaries (-want +got):\n%s", diff)
+	}
+	wantGets(t, reg.gets(), []v1.Layer{topA, topB}, []v1.Layer{base})
 }
