@@ -591,9 +591,9 @@ func (c *contentReader) goBinaries() *GoBinariesDiff {
 				ch.Modules = append(ch.Modules, moduleChange(m))
 			}
 		case b != nil:
-			ch.Change, ch.Main, ch.BaseUnknown = Added, mainOf(b), !knownA
+			ch.Change, ch.Main, ch.BaseUnknown, ch.Note = Added, mainOf(b), !knownA, notRead(b)
 		case a != nil:
-			ch.Change, ch.Main, ch.BaseUnknown = Removed, mainOf(a), !knownB
+			ch.Change, ch.Main, ch.BaseUnknown, ch.Note = Removed, mainOf(a), !knownB, notRead(a)
 		default:
 			continue
 		}
@@ -610,6 +610,14 @@ func goAt(t *layerfs.Tree, p string) (*goInfo, bool) {
 	}
 	g, _ := e.Info.(*goInfo)
 	return g, true
+}
+
+// notRead is the note of a binary whose build info could not be read.
+func notRead(g *goInfo) string {
+	if g.err == nil {
+		return ""
+	}
+	return "build info not read: " + g.err.Error()
 }
 
 func mainOf(g *goInfo) string {

@@ -5,6 +5,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"github.com/google/go-cmp/cmp"
@@ -717,4 +718,157 @@ func TestContentsGoBinaries(t *testing.T) {
 		t.Errorf("Go binaries (-want +got):\n%s", diff)
 	}
 	wantGets(t, reg.gets(), []v1.Layer{topA, topB}, []v1.Layer{base})
+}
+
+// brokenGoExecutable is an ELF file holding a Go build info header
+// whose module information does not parse.
+func brokenGoExecutable() string {
+	b := make([]byte, 64)
+	copy(b, "\x7fELF\x02\x01\x01")
+	b = append(b, "\xff Go buildinf:"...)
+	b = append(b, 8, 0x2)
+	b = append(b, make([]byte, 16)...)
+	inline := func(s string) []byte { return append(binary.AppendUvarint(nil, uint64(len(s))), s...) }
+	b = append(b, inline("go1.26.8")...)
+	sentinel := strings.Repeat("\x00", 16)
+	b = append(b, inline(sentinel+"path\texample.com/evil\ndep\tone-column-too-few\n"+sentinel)...)
+	return string(append(b, make([]byte, 64)...))
+}
+
+// TestContentsHostile runs hostile layers through the whole engine: each
+// gives a clear error or a note, never a panic or a file outside the
+// temporary directory.
+func TestContentsHostile(t *testing.T) {
+	t.Parallel()
+	base := tarLayer(t, dir("etc"), file("etc/os-release", "ID=test\n"))
+	plain := tarLayer(t, file("app", "v1"))
+	bombTar := tarBytes(t, file("zeros", strings.Repeat("\x00", 8<<20)))
+	validGzip := gzipBytes(t, tarBytes(t, file("app", "v2"), file("more", strings.Repeat("more bytes ", 4096))))
+	tests := []struct {
+		name   string
+		layers []v1.Layer // B's, above base; A is base, plain
+		limits layerfs.Limits
+		// wantErr, when set, is what the error must wrap; check
+		// checks a report.
+		wantErr error
+		errText string
+		check   func(t *testing.T, rep *imagediff.Report)
+	}{
+		{
+			name: "path traversal, absolute paths, links out, a hard-link loop, a non-UTF-8 name",
+			layers: []v1.Layer{tarLayer(t,
+				file("../../../../tmp/escaped", "x"), file("/abs/file", "abs"), file("app/../../up", "up"),
+				symlink("app/out", "../../../../etc/shadow"), hardlink("app/hard-out", "../../etc/shadow"),
+				hardlink("loop/a", "loop/b"), hardlink("loop/b", "loop/a"),
+				file("bad-\xff\xfe-name", "latin1"), file("app", "v2"))},
+			check: func(t *testing.T, rep *imagediff.Report) {
+				var paths []string
+				for _, g := range rep.Images[0].Files.Groups {
+					for _, c := range g.Changes {
+						paths = append(paths, c.Path)
+						if strings.HasPrefix(c.Path, "/") || strings.HasPrefix(c.Path, "..") || strings.Contains(c.Path, "/../") {
+							t.Errorf("path %q escapes the image root", c.Path)
+						}
+					}
+				}
+				if !slicesContains(paths, "app") {
+					t.Errorf("paths %v: want app changed", paths)
+				}
+				if !hasNote(rep, "layer entries skipped") {
+					t.Errorf("notes %q: want the skipped entries counted", rep.Notes)
+				}
+				if _, err := os.Stat(filepath.Join(os.TempDir(), "escaped")); err == nil {
+					t.Errorf("%s written", filepath.Join(os.TempDir(), "escaped"))
+				}
+			},
+		},
+		{
+			name:    "decompression bomb past the layer limit",
+			layers:  []v1.Layer{rawLayer(gzipBytes(t, bombTar))},
+			limits:  layerfs.Limits{MaxLayerBytes: 1 << 20},
+			wantErr: layerfs.ErrLimit,
+		},
+		{
+			name:    "truncated gzip",
+			layers:  []v1.Layer{rawLayer(validGzip[:len(validGzip)/2])},
+			errText: "reading layer sha256:",
+		},
+		{
+			name:    "not a tar at all",
+			layers:  []v1.Layer{rawLayer(gzipBytes(t, []byte(strings.Repeat("not a tar header ", 100))))},
+			errText: "reading layer sha256:",
+		},
+		{
+			name: "corrupt dpkg status",
+			layers: []v1.Layer{tarLayer(t, file("var/lib/dpkg/status", "Package: ok\nVersion: 1\nStatus: install ok installed\n\n\x00\x01garbage without a colon\n"+
+				"Package: \nVersion: broken version with spaces\n"))},
+			check: func(t *testing.T, rep *imagediff.Report) {
+				for _, db := range rep.Images[0].Packages.Databases {
+					if db.Path == "var/lib/dpkg/status" && db.Unsupported != "" {
+						return
+					}
+				}
+				t.Errorf("packages %+v: want the status file reported as not read", rep.Images[0].Packages)
+			},
+		},
+		{
+			name:   "an ELF file with a broken Go build info header",
+			layers: []v1.Layer{tarLayer(t, exe("usr/bin/evil", brokenGoExecutable()))},
+			check: func(t *testing.T, rep *imagediff.Report) {
+				bins := rep.Images[0].GoBinaries.Binaries
+				if len(bins) != 1 || bins[0].Path != "usr/bin/evil" || !strings.Contains(bins[0].Note, "build info not read") {
+					t.Errorf("Go binaries %+v: want usr/bin/evil with a note saying its build info was not read", bins)
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			reg := newCountingRegistry(t)
+			cfg := v1.Config{}
+			reg.push(t, "img:a", image(t, cfg, "linux/amd64", nil, base, plain))
+			reg.push(t, "img:b", image(t, cfg, "linux/amd64", nil, append([]v1.Layer{base}, tc.layers...)...))
+			r := newResolver(reg.addr())
+			defer r.Close()
+			tmp := t.TempDir()
+			rep, err := imagediff.Diff(t.Context(), source(t, r, reg.addr()+"/img:a"), source(t, r, reg.addr()+"/img:b"),
+				contentOptions(t, imagediff.ContentOptions{TempDir: tmp, Limits: tc.limits}))
+			switch {
+			case tc.wantErr != nil || tc.errText != "":
+				if err == nil {
+					t.Fatalf("Diff succeeded, want an error")
+				}
+				if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+					t.Errorf("Diff = %v, want it to wrap %v", err, tc.wantErr)
+				}
+				if !strings.Contains(err.Error(), tc.errText) || !strings.Contains(err.Error(), "img:b") {
+					t.Errorf("Diff = %v, want it to name the layer and the image", err)
+				}
+			case err != nil:
+				t.Fatalf("Diff: %v", err)
+			default:
+				tc.check(t, rep)
+			}
+			noSpools(t, tmp)
+		})
+	}
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func hasNote(rep *imagediff.Report, substr string) bool {
+	for _, n := range rep.Notes {
+		if strings.Contains(n, substr) {
+			return true
+		}
+	}
+	return false
 }
