@@ -9,12 +9,20 @@ import (
 	"errors"
 	"fmt"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/tagpin/tagpin/internal/registrytest"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -871,4 +879,51 @@ func hasNote(rep *imagediff.Report, substr string) bool {
 		}
 	}
 	return false
+}
+
+// TestContentsDistribution runs the engine through a real resolver
+// against the Distribution server (behind a proxy that counts blob
+// GETs): the report is the one the in-process registry gives.
+func TestContentsDistribution(t *testing.T) {
+	t.Parallel()
+	dist := registrytest.StartDistribution(t, registrytest.DistributionOptions{})
+	var mu sync.Mutex
+	gets := map[string]int{}
+	target, err := url.Parse("http://" + dist.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, d, ok := strings.Cut(r.URL.Path, "/blobs/"); ok && r.Method == http.MethodGet {
+			mu.Lock()
+			gets[d]++
+			mu.Unlock()
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	addr := strings.TrimPrefix(proxy.URL, "http://")
+
+	d := newDebianLayers(t)
+	cfg := v1.Config{Entrypoint: []string{"/app/server"}}
+	for tag, layers := range map[string][]v1.Layer{"deb:a": {d.lower, d.base, d.aptA, d.appV1}, "deb:b": {d.lower, d.base, d.upgrade, d.appV2}} {
+		ref, err := name.ParseReference(dist.Ref(tag), name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Write(ref, image(t, cfg, "linux/amd64", nil, layers...), remote.WithContext(t.Context())); err != nil {
+			t.Fatalf("pushing %s: %v", tag, err)
+		}
+	}
+	r := newResolver(addr)
+	defer r.Close()
+	rep, err := imagediff.Diff(t.Context(), source(t, r, addr+"/deb:a"), source(t, r, addr+"/deb:b"), contentOptions(t, imagediff.ContentOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	goldenContents(t, "same-base.json", rep, addr)
+	mu.Lock()
+	defer mu.Unlock()
+	wantGets(t, gets, []v1.Layer{d.aptA, d.appV1, d.upgrade, d.appV2}, []v1.Layer{d.lower, d.base})
 }
