@@ -83,6 +83,7 @@ type spool struct {
 // baseFile is a package database looked for in the shared layers.
 type baseFile struct {
 	found bool
+	entry *layerfs.Entry // nil when absent
 	info  any
 }
 
@@ -371,7 +372,7 @@ func (c *contentReader) ApplyBase(ctx context.Context, layer Descriptor, r io.Re
 			b := c.base[p]
 			b.found = true
 			if e != nil {
-				b.info = e.Info
+				b.entry, b.info = e, e.Info
 			}
 		}
 	}
@@ -404,7 +405,7 @@ var fieldNames = map[string]string{
 }
 
 func (c *contentReader) files() *FilesDiff {
-	changes := layerfs.Diff(c.sides[0].tree, c.sides[1].tree, layerfs.DiffOptions{})
+	changes := c.resolveBase(layerfs.Diff(c.sides[0].tree, c.sides[1].tree, layerfs.DiffOptions{}))
 	sum := layerfs.Summarize(changes)
 	fd := &FilesDiff{
 		Summary: FilesSummary{Added: sum.Added, Removed: sum.Removed, Changed: sum.Changed, SizeDelta: sum.SizeDelta},
@@ -441,6 +442,64 @@ func (c *contentReader) files() *FilesDiff {
 		g.Changes = append(g.Changes, fc)
 	}
 	return fd
+}
+
+// resolveBase replaces, in changes, the base-unknown side of the paths
+// looked for in the shared layers (package databases) with what they
+// hold there (nothing, when none has the path): a database one image's
+// layers rewrote is changed, not added.
+func (c *contentReader) resolveBase(changes []layerfs.Change) []layerfs.Change {
+	out := changes[:0]
+	for _, ch := range changes {
+		b, ok := c.base[ch.Path]
+		if !ch.BaseUnknown || !ok {
+			out = append(out, ch)
+			continue
+		}
+		var side [2]*layerfs.Entry
+		for i, s := range c.sides {
+			if e, ok := decided(s.tree, ch.Path); ok {
+				side[i] = e
+			} else {
+				side[i] = b.entry
+			}
+		}
+		ch.Before, ch.After, ch.BaseUnknown, ch.Fields = side[0], side[1], false, nil
+		switch {
+		case side[0] == nil && side[1] == nil:
+			continue
+		case side[0] == nil:
+			ch.Kind = layerfs.Added
+		case side[1] == nil:
+			ch.Kind = layerfs.Removed
+		default:
+			ch.Kind, ch.Fields = layerfs.Changed, entryFields(side[0], side[1])
+			if len(ch.Fields) == 0 {
+				continue
+			}
+		}
+		out = append(out, ch)
+	}
+	return out
+}
+
+// entryFields lists the attributes that differ between two entries, as
+// layerfs.Diff names them.
+func entryFields(a, b *layerfs.Entry) []string {
+	var f []string
+	add := func(differ bool, name string) {
+		if differ {
+			f = append(f, name)
+		}
+	}
+	add(a.Type != b.Type, layerfs.FieldType)
+	add(a.Mode != b.Mode, layerfs.FieldMode)
+	add(a.UID != b.UID, layerfs.FieldUID)
+	add(a.GID != b.GID, layerfs.FieldGID)
+	add(a.Size != b.Size, layerfs.FieldSize)
+	add(a.Link != b.Link, layerfs.FieldLink)
+	add(a.Digest != b.Digest, layerfs.FieldContent)
+	return f
 }
 
 // ecosystemNames are the report's names of the package ecosystems.
