@@ -927,3 +927,71 @@ func TestContentsDistribution(t *testing.T) {
 	defer mu.Unlock()
 	wantGets(t, gets, []v1.Layer{d.aptA, d.appV1, d.upgrade, d.appV2}, []v1.Layer{d.lower, d.base})
 }
+
+// TestContentsMachineDpkgStatus uses this machine's own dpkg status file
+// as the shared base's database: B's layers remove one package, upgrade
+// another and add one; the report lists exactly those.
+func TestContentsMachineDpkgStatus(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("/var/lib/dpkg/status")
+	if err != nil {
+		t.Skipf("this machine has no dpkg status file: %v", err)
+	}
+	type stanza struct{ text, name, version, arch string }
+	var stanzas []stanza
+	for _, s := range strings.Split(strings.TrimSpace(string(raw)), "\n\n") {
+		st := stanza{text: s}
+		installed := false
+		for _, line := range strings.Split(s, "\n") {
+			k, v, _ := strings.Cut(line, ": ")
+			switch k {
+			case "Package":
+				st.name = v
+			case "Version":
+				st.version = v
+			case "Architecture":
+				st.arch = v
+			case "Status":
+				installed = v == "install ok installed"
+			}
+		}
+		if installed && st.name != "" && st.version != "" {
+			stanzas = append(stanzas, st)
+		}
+		if len(stanzas) == 60 {
+			break
+		}
+	}
+	if len(stanzas) < 3 {
+		t.Skipf("this machine's dpkg status has %d installed packages, want 3", len(stanzas))
+	}
+	join := func(ss []stanza) string {
+		var b strings.Builder
+		for _, s := range ss {
+			b.WriteString(s.text + "\n\n")
+		}
+		return b.String()
+	}
+	removed, upgraded := stanzas[0], stanzas[1]
+	newer := upgraded
+	newer.text = strings.Replace(upgraded.text, "\nVersion: "+upgraded.version+"\n", "\nVersion: "+upgraded.version+"+tagpin1\n", 1)
+	added := stanza{text: dpkgStatus(dpkgPkg{"tagpin-test", "1.0-1", "all", ""}), name: "tagpin-test", version: "1.0-1", arch: "all"}
+	after := append([]stanza{newer}, stanzas[2:]...)
+
+	base := tarLayer(t, file("var/lib/dpkg/status", join(stanzas)))
+	reg := newCountingRegistry(t)
+	topA := tarLayer(t, file("app", "1"))
+	topB := tarLayer(t, file("app", "2"), file("var/lib/dpkg/status", join(after)+strings.TrimSpace(added.text)+"\n"))
+	rep := diffImages(t, reg, []v1.Layer{base, topA}, []v1.Layer{base, topB})
+	want := &imagediff.PackagesDiff{Databases: []imagediff.PackageDatabaseDiff{{
+		Ecosystem: "dpkg", Path: "var/lib/dpkg/status",
+		Added:    []imagediff.Package{{Name: added.name, Version: added.version, Arch: added.arch}},
+		Removed:  []imagediff.Package{{Name: removed.name, Version: removed.version, Arch: removed.arch}},
+		Upgraded: []imagediff.PackageChange{{Name: upgraded.name, From: upgraded.version, To: upgraded.version + "+tagpin1", Arch: upgraded.arch}},
+	}}}
+	if diff := cmp.Diff(want, rep.Images[0].Packages); diff != "" {
+		t.Errorf("packages (-want +got):\n%s", diff)
+	}
+	// B alone changed the status: the shared layer holding it is read.
+	wantGets(t, reg.gets(), []v1.Layer{base, topA, topB}, nil)
+}
