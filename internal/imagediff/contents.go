@@ -532,9 +532,8 @@ func (c *contentReader) packages() *PackagesDiff {
 		dbDiff := PackageDatabaseDiff{Ecosystem: ecosystemNames[kind.Ecosystem()], Path: p}
 		a, presentA, knownA := c.database(0, p)
 		b, presentB, knownB := c.database(1, p)
-		switch {
-		case !knownA || !knownB:
-			// The shared layers were not read (level files).
+		if !knownA || !knownB {
+			// The shared layers were not handed to ApplyBase.
 			dbDiff.Unsupported = "the other image's copy is in the shared layers, which were not read"
 			pd.Databases = append(pd.Databases, dbDiff)
 			continue

@@ -8,10 +8,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/tagpin/tagpin/internal/registrytest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,19 +16,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/tagpin/tagpin/internal/imagediff"
 	"github.com/tagpin/tagpin/internal/imagediff/layerfs"
+	"github.com/tagpin/tagpin/internal/registrytest"
 )
 
 // entry is one tar entry of a test layer.
@@ -221,18 +220,6 @@ func wantGets(t *testing.T, gets map[string]int, once, never []v1.Layer) {
 		}
 	}
 }
-
-// sorted returns the keys of m in order.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-var _ = layerfs.ErrLimit
 
 // Debian packages of the test images.
 var (
