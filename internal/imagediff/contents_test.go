@@ -312,6 +312,9 @@ func TestContents(t *testing.T) {
 	push("deb:xs", d.lower, d.base, d.x, d.s)
 	push("deb:yzs", d.lower, d.base, d.y, d.z, d.s)
 	push("deb:rebased", d.other, d.appV2)
+	// The same layer twice in one image, and in the other.
+	push("deb:x-dup", d.lower, d.base, d.s, d.x, d.s)
+	push("deb:y-dup", d.lower, d.base, d.y, d.s)
 
 	distroBase := tarLayer(t, dir("var"), dir("var/lib"), dir("var/lib/dpkg"), dir("var/lib/dpkg/status.d"),
 		file("var/lib/dpkg/status.d/base-files", dpkgStatus(dpkgPkg{"base-files", "12.4+deb12u5", "", ""})),
@@ -371,6 +374,14 @@ func TestContents(t *testing.T) {
 		{
 			name: "only A changes the dpkg status", a: "deb:b", b: "deb:a-nostatus", golden: "only-a-status.json",
 			once: []v1.Layer{d.base, d.appV1, d.upgrade, d.appV2}, never: []v1.Layer{d.lower},
+		},
+		{
+			name: "only B changes the dpkg status, level files", a: "deb:a-nostatus", b: "deb:b", level: imagediff.LevelFiles, golden: "only-b-status-files.json",
+			once: []v1.Layer{d.appV1, d.upgrade, d.appV2}, never: []v1.Layer{d.lower, d.base},
+		},
+		{
+			name: "a layer twice in one image and once in the other", a: "deb:x-dup", b: "deb:y-dup", golden: "duplicate-layer.json",
+			once: []v1.Layer{d.x, d.y, d.s}, never: []v1.Layer{d.lower, d.base},
 		},
 		{
 			name: "a layer both have above the prefix", a: "deb:xs", b: "deb:yzs", golden: "shared-above-prefix.json",
