@@ -83,6 +83,7 @@ type spool struct {
 // baseFile is a package database looked for in the shared layers.
 type baseFile struct {
 	found bool
+	entry *layerfs.Entry // nil when absent
 	info  any
 }
 
@@ -106,8 +107,13 @@ func (c *contentReader) ApplyLayer(ctx context.Context, layer Descriptor, at []P
 	for _, s := range c.sides {
 		if s.next < 0 {
 			// Both sides start at the common prefix, the lowest index
-			// the first layer names.
+			// the first layer names. Without one, each side gets all
+			// its layers: its tree is the whole file system, not a
+			// change to an unknown base.
 			s.next = low
+			if low == 0 {
+				s.tree = layerfs.NewTree()
+			}
 		}
 	}
 	ready := 0
@@ -278,9 +284,13 @@ func (c *contentReader) readDatabase(kind pkgdb.Kind, e *layerfs.Entry, content 
 }
 
 // decided reports whether path's state in t is decided by t itself (an
-// entry, a whiteout, or an opaque or non-directory parent) and the entry
-// there, if any.
+// entry, a whiteout, or an opaque or non-directory parent; any path of
+// a whole tree) and the entry there, if any.
 func decided(t *layerfs.Tree, p string) (*layerfs.Entry, bool) {
+	if !t.Overlay() {
+		e, _ := t.Get(p)
+		return e, true
+	}
 	if e, ok := t.Get(p); ok {
 		if e.Type == layerfs.Whiteout {
 			return nil, true
@@ -317,15 +327,13 @@ func (c *contentReader) databases() []string {
 }
 
 // BasePaths lists the package databases one side's layers decide and
-// the other's leave to the shared layers (status.d files excepted: one
-// file per package, a new one is a new package).
+// the other's leave to the shared layers. That includes status.d files:
+// one file per package, so a file one side rewrites may be an upgrade
+// and one it whites out a removal.
 func (c *contentReader) BasePaths() []string {
 	if !c.baseAsked {
 		c.baseAsked = true
 		for _, p := range c.databases() {
-			if kind, _ := pkgdb.Detect(p); kind == pkgdb.DpkgStatusD {
-				continue
-			}
 			_, da := decided(c.sides[0].tree, p)
 			_, db := decided(c.sides[1].tree, p)
 			if da != db {
@@ -364,7 +372,7 @@ func (c *contentReader) ApplyBase(ctx context.Context, layer Descriptor, r io.Re
 			b := c.base[p]
 			b.found = true
 			if e != nil {
-				b.info = e.Info
+				b.entry, b.info = e, e.Info
 			}
 		}
 	}
@@ -397,7 +405,7 @@ var fieldNames = map[string]string{
 }
 
 func (c *contentReader) files() *FilesDiff {
-	changes := layerfs.Diff(c.sides[0].tree, c.sides[1].tree, layerfs.DiffOptions{})
+	changes := c.resolveBase(layerfs.Diff(c.sides[0].tree, c.sides[1].tree, layerfs.DiffOptions{}))
 	sum := layerfs.Summarize(changes)
 	fd := &FilesDiff{
 		Summary: FilesSummary{Added: sum.Added, Removed: sum.Removed, Changed: sum.Changed, SizeDelta: sum.SizeDelta},
@@ -437,13 +445,72 @@ func (c *contentReader) files() *FilesDiff {
 	return fd
 }
 
+// resolveBase replaces, in changes, the base-unknown side of the paths
+// looked for in the shared layers (package databases) with what they
+// hold there (nothing, when none has the path): a database one image's
+// layers rewrote is changed, not added.
+func (c *contentReader) resolveBase(changes []layerfs.Change) []layerfs.Change {
+	out := changes[:0]
+	for _, ch := range changes {
+		b, ok := c.base[ch.Path]
+		if !ch.BaseUnknown || !ok {
+			out = append(out, ch)
+			continue
+		}
+		var side [2]*layerfs.Entry
+		for i, s := range c.sides {
+			if e, ok := decided(s.tree, ch.Path); ok {
+				side[i] = e
+			} else {
+				side[i] = b.entry
+			}
+		}
+		ch.Before, ch.After, ch.BaseUnknown, ch.Fields = side[0], side[1], false, nil
+		switch {
+		case side[0] == nil && side[1] == nil:
+			continue
+		case side[0] == nil:
+			ch.Kind = layerfs.Added
+		case side[1] == nil:
+			ch.Kind = layerfs.Removed
+		default:
+			ch.Kind, ch.Fields = layerfs.Changed, entryFields(side[0], side[1])
+			if len(ch.Fields) == 0 {
+				continue
+			}
+		}
+		out = append(out, ch)
+	}
+	return out
+}
+
+// entryFields lists the attributes that differ between two entries, as
+// layerfs.Diff names them.
+func entryFields(a, b *layerfs.Entry) []string {
+	var f []string
+	add := func(differ bool, name string) {
+		if differ {
+			f = append(f, name)
+		}
+	}
+	add(a.Type != b.Type, layerfs.FieldType)
+	add(a.Mode != b.Mode, layerfs.FieldMode)
+	add(a.UID != b.UID, layerfs.FieldUID)
+	add(a.GID != b.GID, layerfs.FieldGID)
+	add(a.Size != b.Size, layerfs.FieldSize)
+	add(a.Link != b.Link, layerfs.FieldLink)
+	add(a.Digest != b.Digest, layerfs.FieldContent)
+	return f
+}
+
 // ecosystemNames are the report's names of the package ecosystems.
 var ecosystemNames = map[pkgdb.Ecosystem]string{pkgdb.Deb: "dpkg", pkgdb.Apk: "apk", pkgdb.RPM: "rpm"}
 
 // database returns the database at p on side i: from the overlay, else
-// from the shared layers when they were read; known is false when the
-// database is only in the shared layers and was not read (the same on
-// both sides then).
+// from the shared layers when they were read (a path BasePaths still
+// lists once they all were is in none of them); known is false when the
+// database is only in the shared layers and was not looked for (the
+// same on both sides then).
 func (c *contentReader) database(i int, p string) (db *dbInfo, present, known bool) {
 	if e, ok := decided(c.sides[i].tree, p); ok {
 		if e == nil {
@@ -452,7 +519,7 @@ func (c *contentReader) database(i int, p string) (db *dbInfo, present, known bo
 		db, _ := e.Info.(*dbInfo)
 		return db, db != nil, true
 	}
-	if b, ok := c.base[p]; ok && b.found {
+	if b, ok := c.base[p]; ok {
 		db, _ := b.info.(*dbInfo)
 		return db, db != nil, true
 	}
@@ -466,14 +533,9 @@ func (c *contentReader) packages() *PackagesDiff {
 		dbDiff := PackageDatabaseDiff{Ecosystem: ecosystemNames[kind.Ecosystem()], Path: p}
 		a, presentA, knownA := c.database(0, p)
 		b, presentB, knownB := c.database(1, p)
-		switch {
-		case !knownA || !knownB:
-			if kind == pkgdb.DpkgStatusD {
-				// One file per package: a file only one side's layers
-				// hold is a package added or removed.
-				break
-			}
-			dbDiff.Unsupported = "the other image's copy is in the shared layers and was not found there"
+		if !knownA || !knownB {
+			// The shared layers were not handed to ApplyBase.
+			dbDiff.Unsupported = "the other image's copy is in the shared layers, which were not read"
 			pd.Databases = append(pd.Databases, dbDiff)
 			continue
 		}
@@ -588,9 +650,9 @@ func (c *contentReader) goBinaries() *GoBinariesDiff {
 				ch.Modules = append(ch.Modules, moduleChange(m))
 			}
 		case b != nil:
-			ch.Change, ch.Main, ch.BaseUnknown = Added, mainOf(b), !knownA
+			ch.Change, ch.Main, ch.BaseUnknown, ch.Note = Added, mainOf(b), !knownA, notRead(b)
 		case a != nil:
-			ch.Change, ch.Main, ch.BaseUnknown = Removed, mainOf(a), !knownB
+			ch.Change, ch.Main, ch.BaseUnknown, ch.Note = Removed, mainOf(a), !knownB, notRead(a)
 		default:
 			continue
 		}
@@ -607,6 +669,14 @@ func goAt(t *layerfs.Tree, p string) (*goInfo, bool) {
 	}
 	g, _ := e.Info.(*goInfo)
 	return g, true
+}
+
+// notRead is the note of a binary whose build info could not be read.
+func notRead(g *goInfo) string {
+	if g.err == nil {
+		return ""
+	}
+	return "build info not read: " + g.err.Error()
 }
 
 func mainOf(g *goInfo) string {
