@@ -196,11 +196,24 @@ func (c *contentReader) apply(ctx context.Context, s *sideTree, layer Descriptor
 	defer tr.Close()
 	stats, err := s.tree.Apply(ctx, tr, c.applyOptions(layer, nil))
 	if err != nil {
-		return err
+		return entryError(err)
 	}
 	c.skipped += stats.SkippedTotal
 	s.next++
 	return c.drain(ctx, s)
+}
+
+// entryError drops the position layerfs gives a layer in its tree (the
+// caller names the layer by digest) and keeps the entry's path.
+func entryError(err error) error {
+	var le *layerfs.LayerError
+	if !errors.As(err, &le) {
+		return err
+	}
+	if le.Path != "" {
+		return fmt.Errorf("at %q: %w", le.Path, le.Err)
+	}
+	return le.Err
 }
 
 func (c *contentReader) applyOptions(layer Descriptor, want func(string) bool) layerfs.ApplyOptions {
@@ -365,7 +378,7 @@ func (c *contentReader) ApplyBase(ctx context.Context, layer Descriptor, r io.Re
 	defer tr.Close()
 	t := layerfs.NewOverlay()
 	if _, err := t.Apply(ctx, tr, c.applyOptions(layer, func(p string) bool { return want[p] })); err != nil {
-		return err
+		return entryError(err)
 	}
 	for p := range want {
 		if e, ok := decided(t, p); ok {

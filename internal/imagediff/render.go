@@ -2,6 +2,7 @@ package imagediff
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -152,12 +153,18 @@ func clean(s string) string {
 		return s
 	}
 	var b strings.Builder
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			// A byte that is not UTF-8: show the byte itself.
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
 			fmt.Fprintf(&b, "\\x%02x", r)
-			continue
+		default:
+			b.WriteString(s[i : i+size])
 		}
-		b.WriteRune(r)
+		i += size
 	}
 	return b.String()
 }
@@ -366,6 +373,8 @@ func writeImage(t *textWriter, id *ImageDiff) {
 			switch {
 			case b.Note != "":
 				t.mark(2, b.Change, "/%s (%s)", b.Path, b.Note)
+			case b.BaseUnknown:
+				t.mark(2, b.Change, "/%s (%s; the other image has the shared layers' copy, if any)", b.Path, cmp.Or(b.Main, "Go"))
 			case b.Main != "" && b.Change != Changed:
 				t.mark(2, b.Change, "/%s (%s)", b.Path, b.Main)
 			default:
