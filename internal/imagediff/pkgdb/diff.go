@@ -136,10 +136,19 @@ func Diff(a, b []Package) []Change {
 }
 
 // group indexes packages by key; exact duplicates are kept once.
-func group(ps []Package) map[diffKey][]Package {
-	m := make(map[diffKey][]Package)
+func group(ps []Package) map[diffKey][]Package { return GroupBy(ps, keyOf) }
+
+// dropCommon removes the versions present on both sides.
+func dropCommon(olds, news []Package) ([]Package, []Package) {
+	return DropCommon(olds, news, func(p, q Package) bool { return q.Version == p.Version && q.Source == p.Source })
+}
+
+// GroupBy indexes items by key; exact duplicates are kept once. The
+// package lists of SBOMs are compared with it too.
+func GroupBy[K, P comparable](ps []P, key func(P) K) map[K][]P {
+	m := make(map[K][]P)
 	for _, p := range ps {
-		k := keyOf(p)
+		k := key(p)
 		if !slices.Contains(m[k], p) {
 			m[k] = append(m[k], p)
 		}
@@ -147,12 +156,13 @@ func group(ps []Package) map[diffKey][]Package {
 	return m
 }
 
-// dropCommon removes the versions present on both sides.
-func dropCommon(olds, news []Package) ([]Package, []Package) {
-	var o []Package
+// DropCommon removes from olds and news the items both have (same),
+// each matched once.
+func DropCommon[P any](olds, news []P, same func(p, q P) bool) ([]P, []P) {
+	var o []P
 	n := slices.Clone(news)
 	for _, p := range olds {
-		if i := slices.IndexFunc(n, func(q Package) bool { return q.Version == p.Version && q.Source == p.Source }); i >= 0 {
+		if i := slices.IndexFunc(n, func(q P) bool { return same(p, q) }); i >= 0 {
 			n = slices.Delete(n, i, i+1)
 			continue
 		}

@@ -104,30 +104,15 @@ func purlKey(purl string) (typ, id string, ok bool) {
 
 // index groups a document's packages by key; exact duplicates count once.
 func index(d *Document) map[key][]Package {
-	m := make(map[key][]Package)
 	if d == nil {
-		return m
+		return map[key][]Package{}
 	}
-	for _, p := range d.Packages {
-		k := keyOf(p)
-		if !slices.Contains(m[k], p) {
-			m[k] = append(m[k], p)
-		}
-	}
-	return m
+	return pkgdb.GroupBy(d.Packages, keyOf)
 }
 
+// dropCommon removes the versions present on both sides.
 func dropCommon(olds, news []Package) ([]Package, []Package) {
-	var o []Package
-	n := slices.Clone(news)
-	for _, p := range olds {
-		if i := slices.IndexFunc(n, func(q Package) bool { return q.Version == p.Version }); i >= 0 {
-			n = slices.Delete(n, i, i+1)
-			continue
-		}
-		o = append(o, p)
-	}
-	return o, n
+	return pkgdb.DropCommon(olds, news, func(p, q Package) bool { return q.Version == p.Version })
 }
 
 func versionChange(k key, old, cur Package) Change {
