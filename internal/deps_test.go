@@ -31,6 +31,11 @@ func TestCorePackagesDoNotDependOnKubernetes(t *testing.T) {
 		"notify",
 		"refresh",
 		"imagediff",
+		"imagediff/blobcache",
+		"imagediff/gobin",
+		"imagediff/layerfs",
+		"imagediff/pkgdb",
+		"imagediff/sbom",
 	}
 	for _, p := range corePackages {
 		if !hasGoFiles(t, p) {
