@@ -126,7 +126,7 @@ failed (including an internal error; the other files are still done),
 			if slices.Contains(args, "-") && (output == "json" || output == "markdown") {
 				return fmt.Errorf("-o %s cannot be used when pinning stdin (-): stdout carries the pinned text", output)
 			}
-			if diffSummary && output != "markdown" {
+			if diffSummary && output != "markdown" && cmd.Flags().Changed("diff-summary") {
 				return fmt.Errorf("--diff-summary goes with -o markdown: it adds a column to the Markdown report")
 			}
 			if opts.Check && diff {
@@ -185,7 +185,7 @@ failed (including an internal error; the other files are still done),
 	cmd.Flags().BoolVar(&opts.Check, "check", false, "change nothing; exit 2 when any reference is unpinned or stale")
 	cmd.Flags().BoolVar(&diff, "diff", false, "print a unified diff of the changes instead of writing files")
 	cmd.Flags().IntVar(&concurrency, "concurrency", 8, "references resolved in parallel")
-	cmd.Flags().BoolVar(&diffSummary, "diff-summary", false, fmt.Sprintf("with -o markdown, say in a column what changed for each refreshed pin (layers added and removed, size, config; from manifests and configs only, at most %d pins, within --timeout each)", maxChangeSummaries))
+	cmd.Flags().BoolVar(&diffSummary, "diff-summary", true, fmt.Sprintf("with -o markdown, say in a column what changed for each refreshed or stale pin, as tagpin diff --level layers does (layers added and removed, size, config; from manifests and configs only, at most %d pins, within --timeout each); false leaves the column out", maxChangeSummaries))
 	cmd.Flags().BoolVar(&opts.BreakHardlinks, "break-hardlinks", false, "also rewrite files with more than one hard link (the other links keep the old content)")
 	cmd.Flags().BoolVar(&opts.HelmDigests, "helm-values", false, "add a digest: key after tag: to Helm values image maps that have none (maps with one are always pinned)")
 	cmd.Flags().BoolVar(&opts.FollowSymlinks, "follow-symlinks", false, "also pin the files that symbolic links in a directory point at outside it")

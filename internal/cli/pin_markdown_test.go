@@ -36,19 +36,19 @@ func TestPinMarkdown(t *testing.T) {
 		code int
 		want []string // lines, regular expressions
 	}{
-		{"check", []string{"--check"}, 2, []string{
+		{"check without a diff summary", []string{"--check", "--diff-summary=false"}, 2, []string{
 			`^### tagpin pin$`,
 			`^2 references without a pin, 1 stale pin and 0 failures in 2 files; 0 up to date, 0 skipped\.$`,
 			`^\| File \| Image \| Old digest \| New digest \| Tag moved \| \|$`,
 			`^\| ` + "`" + regexp.QuoteMeta(file("a|b.yaml")+":1") + "` \\| `" + regexp.QuoteMeta(reg.Ref("web:1.0")) + "` \\| `" + short(d1.String()) + "` \\| `" + short(d2.String()) + "` \\| " + moved + ` \| stale \|$`,
 			`^\| ` + "`" + regexp.QuoteMeta(file("new.yaml")+":1") + "` \\| `" + regexp.QuoteMeta(reg.Ref("web:1.0")) + "` \\| none \\| not resolved \\|  \\| unpinned \\|$",
 		}},
-		{"check with a diff summary", []string{"--check", "--diff-summary"}, 2, []string{
+		{"check, with a diff summary by default", []string{"--check"}, 2, []string{
 			`^\| File \| Image \| Old digest \| New digest \| Tag moved \| Changes \| \|$`,
 			`^\| ` + "`" + regexp.QuoteMeta(file("a|b.yaml")+":1") + "` \\| `" + regexp.QuoteMeta(reg.Ref("web:1.0")) + "` \\| `" + short(d1.String()) + "` \\| `" + short(d2.String()) + "` \\| " + moved + ` \| layers \+1 -1 \(base image changed\), [+-]\d+ B, config bytes differ \| stale \|$`,
 			"^\\| `" + regexp.QuoteMeta(file("new.yaml")+":1") + "` \\| `" + regexp.QuoteMeta(reg.Ref("web:1.0")) + "` \\| none \\| not resolved \\|  \\|  \\| unpinned \\|$",
 		}},
-		{"update", []string{"--update"}, 1, []string{
+		{"update", []string{"--update", "--diff-summary=false"}, 1, []string{
 			`^Added 1 pin and refreshed 1 pin in 2 files; 0 up to date, 0 pins left stale, 0 skipped, 1 failure\.$`,
 			`^\| ` + "`" + regexp.QuoteMeta(file("a|b.yaml")+":1") + "` \\| `" + regexp.QuoteMeta(reg.Ref("web:1.0")) + "` \\| `" + short(d1.String()) + "` \\| `" + short(d2.String()) + "` \\| " + moved + ` \| refreshed \|$`,
 			`^\| ` + "`" + regexp.QuoteMeta(file("new.yaml")+":1") + "` \\| `" + regexp.QuoteMeta(reg.Ref("web:1.0")) + "` \\| none \\| `" + short(d2.String()) + "` \\|  \\| pinned \\|$",
@@ -77,7 +77,7 @@ func TestPinMarkdown(t *testing.T) {
 
 	t.Run("no store: the move time is unknown", func(t *testing.T) {
 		d3 := reg.PushImage(t, "web:1.0")
-		out, errOut, code := tagpin(t, "", append(append([]string{"pin", "-o", "markdown", "--check", "--no-record"}, regFlags(reg)...), filepath.Join(dir, "a|b.yaml"))...)
+		out, errOut, code := tagpin(t, "", append(append([]string{"pin", "-o", "markdown", "--check", "--no-record", "--diff-summary=false"}, regFlags(reg)...), filepath.Join(dir, "a|b.yaml"))...)
 		if code != 2 || !strings.Contains(out, "| `"+short(d2.String())+"` | `"+short(d3.String())+"` | unknown | stale |") {
 			t.Errorf("exit %d, want 2 and an unknown move time:\n%s\n%s", code, out, errOut)
 		}
