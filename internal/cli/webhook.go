@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -519,7 +520,10 @@ type cluster struct {
 
 // startCluster starts the caches (in g) and waits for them to sync.
 func startCluster(ctx context.Context, g *errgroup.Group, restCfg *rest.Config) (*cluster, error) {
-	c, err := cache.New(restCfg, cache.Options{Scheme: clientgoscheme.Scheme, DefaultTransform: keepPullCredentials})
+	c, err := cache.New(restCfg, cache.Options{
+		Scheme: clientgoscheme.Scheme, DefaultTransform: keepPullCredentials,
+		ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Field: maybePullSecrets()}},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the cluster: %w", err)
 	}
@@ -555,6 +559,24 @@ func startCluster(ctx context.Context, g *errgroup.Group, restCfg *rest.Config) 
 // last-applied-configuration holds a whole Secret), owner references and
 // managedFields. A cluster's Secrets are then held in a few hundred bytes
 // each, whatever they hold.
+// maybePullSecrets selects the Secrets whose type may hold pull
+// credentials: the API server leaves out of the webhook's watch the
+// common types that never do (the kubelet reads pull credentials only
+// from kubernetes.io/dockerconfigjson and kubernetes.io/dockercfg
+// Secrets), so that Helm releases, TLS keys and service account tokens
+// are neither sent nor decoded. Other types still come and lose their
+// data in keepPullCredentials.
+func maybePullSecrets() fields.Selector {
+	var terms []fields.Selector
+	for _, t := range []corev1.SecretType{
+		corev1.SecretTypeOpaque, corev1.SecretTypeTLS, corev1.SecretTypeServiceAccountToken, corev1.SecretTypeBasicAuth,
+		corev1.SecretTypeSSHAuth, corev1.SecretTypeBootstrapToken, "helm.sh/release.v1",
+	} {
+		terms = append(terms, fields.OneTermNotEqualSelector("type", string(t)))
+	}
+	return fields.AndSelectors(terms...)
+}
+
 func keepPullCredentials(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Secret:
