@@ -100,8 +100,14 @@ It compares, cheapest first, and stops at --level:
             created, history); values of secret-looking variables are masked
   layers    the layers: shared, added, removed, and whether only the top
             layers changed or the base image did
-  files     the files of the layers that differ (never a layer both share)
-  packages  OS packages, Go binaries and attached SBOMs too (the default)
+  files     the files of the layers above those both images share at the
+            bottom (which are never downloaded for files), by content
+  packages  OS packages (dpkg, apk, rpm), Go modules of Go binaries and
+            attached SBOMs too (the default); a package database only one
+            image's layers changed is compared with the other's copy, read
+            from the shared layers (a note names them)
+
+Layers read are kept in --cache-dir, up to --cache-size.
 
 Two multi-platform images are compared platform by platform: every platform
 both have (this machine's first), or only --platform's; platforms added or
