@@ -385,6 +385,7 @@ func BenchmarkDiff(b *testing.B) {
 // runDiff runs tagpin with args and XDG_CACHE_HOME set to cache, and
 // returns how long it took, what it used and its standard output.
 func runDiff(b *testing.B, bin, cache string, args ...string) (time.Duration, *syscall.Rusage, []byte) {
+	releaseMemory()
 	cmd := exec.CommandContext(b.Context(), bin, args...)
 	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+cache)
 	var stdout, stderr bytes.Buffer

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -135,6 +137,7 @@ func corpusRegistry(b *testing.B) *registrytest.Registry {
 // runPin runs tagpin pin with args under the benchmark's timer and
 // returns how long it took and what it used.
 func runPin(b *testing.B, bin string, args ...string) (time.Duration, *syscall.Rusage) {
+	releaseMemory()
 	cmd := exec.CommandContext(b.Context(), bin, append([]string{"pin"}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
@@ -186,4 +189,16 @@ func BenchmarkPinLargeFile(b *testing.B) {
 	b.ReportMetric(largeFileRefs/elapsed.Seconds(), "refs/s")
 	b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MiB")
 	b.ReportMetric(float64(ru.Maxrss)*1024/largeFileRefs, "peak-RSS-B/ref")
+}
+
+// releaseMemory resets the benchmark process's peak RSS before a child
+// is started: Go starts children with vfork, and Linux counts the
+// parent's peak RSS at the child's exec into the child's (ru_maxrss), so
+// an earlier benchmark's peak would otherwise show up as the child's.
+// Writing 5 to clear_refs resets the peak to the current RSS, which
+// returning free memory first keeps small.
+func releaseMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }
