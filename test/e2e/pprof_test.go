@@ -33,7 +33,7 @@ func TestProfilesServed(t *testing.T) {
 			defer resp.Body.Close()
 			b, err := io.ReadAll(resp.Body)
 			if err != nil || resp.StatusCode != http.StatusOK {
-				return false, fmt.Errorf("GET %s: %d %v", path, resp.StatusCode, err)
+				return false, fmt.Errorf("GET %s: status %d: %w", path, resp.StatusCode, err)
 			}
 			body = string(b)
 			return true, nil
