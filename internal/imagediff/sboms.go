@@ -253,6 +253,10 @@ func (d *differ) buildKitAttestations(ctx context.Context, platform string, src 
 	if parent == nil {
 		return nil
 	}
+	key := src.Name() + "@" + subject.String() + "#buildkit"
+	if at, ok := d.attachments[key]; ok {
+		return at.artifacts
+	}
 	var as []*attachment
 	for _, m := range parent.Manifests {
 		if m.Annotations[annotationReferenceType] != referenceTypeAttestation || m.Annotations[annotationReferenceDigest] != subject.String() {
@@ -263,10 +267,6 @@ func (d *differ) buildKitAttestations(ctx context.Context, platform string, src 
 			listed: Referrer{Digest: dg, ArtifactType: mediaInToto, MediaType: string(m.MediaType), Size: m.Size, Index: true},
 			where:  "attestation manifest " + dg.String(),
 		})
-	}
-	key := src.Name() + "@" + subject.String() + "#buildkit"
-	if at, ok := d.attachments[key]; ok {
-		return at.artifacts
 	}
 	d.readAttached(ctx, platform, src, as)
 	if d.attachments == nil {
